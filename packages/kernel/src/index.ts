@@ -1,0 +1,2 @@
+export * from "./firewall.js";
+export * from "./links.js";

@@ -1,0 +1,98 @@
+/**
+ * Typed links over rtnetlink. The real implementation (NetlinkLinks) holds one netlink socket per network
+ * namespace; `MemoryLinks` in ./testing is the fake that driver unit tests use.
+ * Every method takes a signal: the `netlink` package has no timeout of its own.
+ * Errors are TsnetErrors (EEXIST → CONFLICT, ENOENT/ENODEV → NOT_FOUND, ...), never raw netlink errors.
+ */
+interface LinkBase {
+  name: string;
+  index: number;
+  mtu: number;
+  up: boolean;
+  /** MAC in aa:bb:cc:dd:ee:ff form. */
+  macAddress: string;
+  /** Name of the bridge this link is enslaved to. */
+  master?: string;
+}
+
+export type Link =
+  | (LinkBase & { kind: "bridge" })
+  | (LinkBase & { kind: "veth"; peer?: string })
+  | (LinkBase & { kind: "vxlan"; vni: number; port: number })
+  | (LinkBase & { kind: "macvlan"; parent?: string })
+  | (LinkBase & { kind: "other"; type: string });
+
+export interface VethOptions {
+  mtu: number;
+  /** MAC of the peer end (the one that goes into the container). */
+  peerMacAddress?: string;
+  /** Create the peer directly inside this network namespace (a path such as /var/run/netns/x). */
+  peerNamespace?: string;
+}
+
+export interface VxlanOptions {
+  vni: number;
+  port: number;
+  mtu: number;
+  /** Local underlay address. */
+  local?: string;
+  /** Underlay device. */
+  parent?: string;
+}
+
+export interface MacvlanOptions {
+  parent: string;
+  mode: "bridge" | "private" | "vepa" | "passthru";
+  mtu: number;
+}
+
+/** Link operations inside one network namespace. */
+export interface Links {
+  /** Creates a bridge; an existing bridge of that name counts as success, another kind is CONFLICT. */
+  addBridge(name: string, options: { mtu: number; macAddress?: string }, signal?: AbortSignal): Promise<Link>;
+  /** Creates a veth pair; the host end stays in this namespace. */
+  addVethPair(host: string, peer: string, options: VethOptions, signal?: AbortSignal): Promise<void>;
+  addVxlan(name: string, options: VxlanOptions, signal?: AbortSignal): Promise<Link>;
+  addMacvlan(name: string, options: MacvlanOptions, signal?: AbortSignal): Promise<Link>;
+  setMaster(name: string, bridge: string, signal?: AbortSignal): Promise<void>;
+  setUp(name: string, signal?: AbortSignal): Promise<void>;
+  setMtu(name: string, mtu: number, signal?: AbortSignal): Promise<void>;
+  setMacAddress(name: string, macAddress: string, signal?: AbortSignal): Promise<void>;
+  /** Moves a link into another namespace, optionally renaming it there. */
+  moveToNamespace(name: string, namespacePath: string, signal?: AbortSignal): Promise<void>;
+  get(name: string, signal?: AbortSignal): Promise<Link | undefined>;
+  list(signal?: AbortSignal): Promise<Link[]>;
+  /** Deletes a link; already gone counts as success. */
+  delete(name: string, signal?: AbortSignal): Promise<void>;
+}
+
+/** Addresses (CIDR strings, v4 or v6) on links. */
+export interface Addresses {
+  /** Adds an address; the same address already present counts as success. */
+  add(link: string, cidr: string, signal?: AbortSignal): Promise<void>;
+  /** Removes an address; already gone counts as success. */
+  remove(link: string, cidr: string, signal?: AbortSignal): Promise<void>;
+  list(link: string, signal?: AbortSignal): Promise<string[]>;
+}
+
+export interface Route {
+  /** CIDR, or "default" / "default6". */
+  destination: string;
+  gateway?: string;
+  link?: string;
+}
+
+export interface Routes {
+  add(route: Route, signal?: AbortSignal): Promise<void>;
+  remove(route: Route, signal?: AbortSignal): Promise<void>;
+  /** Every route of the main table, both families. */
+  list(signal?: AbortSignal): Promise<Route[]>;
+}
+
+/** One network namespace's kernel handle: links, addresses and routes share its socket. */
+export interface Namespace {
+  links: Links;
+  addresses: Addresses;
+  routes: Routes;
+  close(): Promise<void>;
+}
