@@ -1,1 +1,2 @@
+export { MemoryStore } from "./memory-store.js";
 export * from "./store.js";
