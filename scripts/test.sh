@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Fresh-machine command 2: install what the tests need, make sure a Docker Engine answers, and run every test
+# of every package. The last line printed is `N passed, N failed` (from scripts/test-all.mjs).
+#
+#   bash scripts/test.sh            # extra arguments go to scripts/test-all.mjs, e.g. --only=packages/ipam
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=lib/setup.sh
+. scripts/lib/setup.sh
+
+require_root
+require_node
+# docker.io: the end-to-end tests; busybox-static: the test image (docker import, no registry); nftables,
+# iptables, iproute2: the kernel layer and its tests; util-linux: unshare/nsenter for kernel tests in a fresh
+# netns; etcd-server: the multi-host store tests; ca-certificates keeps apt/npm quiet about TLS.
+apt_install docker.io busybox-static nftables iptables iproute2 util-linux etcd-server ca-certificates
+ensure_pnpm
+install_dependencies
+
+# A Docker Engine for the *.docker.test.ts suites: reuse one that answers, else start dockerd and leave it running.
+if ! /usr/bin/docker info >/dev/null 2>&1; then
+  say "starting dockerd (log: /var/log/tsnet-dockerd.log)"
+  # setsid: dockerd outlives this script and is not in the test runner's process group.
+  setsid /usr/bin/dockerd >/var/log/tsnet-dockerd.log 2>&1 </dev/null &
+  for _ in $(seq 1 120); do
+    /usr/bin/docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  /usr/bin/docker info >/dev/null 2>&1 || { tail -n 30 /var/log/tsnet-dockerd.log >&2; die "dockerd did not answer within 60 s"; }
+fi
+say "Docker Engine $(/usr/bin/docker version --format '{{.Server.Version}}') answers"
+
+exec node scripts/test-all.mjs "$@"
