@@ -1,1 +1,2 @@
+export { FailingStore } from "./failing-store.js";
 export { MemoryStore } from "./memory-store.js";
