@@ -29,7 +29,9 @@ export class TsnetError extends Error {
 
 /** Works across two copies of @tsnet/protocol in one tree, where `instanceof` does not. */
 export function isTsnetError(value: unknown): value is TsnetError {
-  return value instanceof Error && value.name === "TsnetError" && typeof (value as { code?: unknown }).code === "string";
+  return (
+    value instanceof Error && value.name === "TsnetError" && typeof (value as { code?: unknown }).code === "string"
+  );
 }
 
 /** Wraps anything thrown into a TsnetError: a TsnetError passes through, anything else becomes INTERNAL with `cause`. */
