@@ -23,7 +23,14 @@ export type Link =
   | (LinkBase & { kind: "other"; type: string });
 
 export interface VethOptions {
+  /** MTU of both ends (Docker does not apply the MTU option itself). */
   mtu: number;
+  /** Bridge to enslave the host end to, in the same request. */
+  master?: string;
+  /** Bring the host end up in the same request (default false). */
+  up?: boolean;
+  /** MAC of the host end (default: random, chosen by the kernel). */
+  macAddress?: string;
   /** MAC of the peer end (the one that goes into the container). */
   peerMacAddress?: string;
   /** Create the peer directly inside this network namespace (a path such as /var/run/netns/x). */
@@ -49,8 +56,15 @@ export interface MacvlanOptions {
 /** Link operations inside one network namespace. */
 export interface Links {
   /** Creates a bridge; an existing bridge of that name counts as success, another kind is CONFLICT. */
-  addBridge(name: string, options: { mtu: number; macAddress?: string }, signal?: AbortSignal): Promise<Link>;
-  /** Creates a veth pair; the host end stays in this namespace. */
+  addBridge(
+    name: string,
+    options: { mtu: number; macAddress?: string; up?: boolean },
+    signal?: AbortSignal,
+  ): Promise<Link>;
+  /**
+   * Creates a veth pair; the host end stays in this namespace. With `master`/`up` the host end is enslaved and up
+   * in the same request. The same pair already there counts as success; another link of that name is CONFLICT.
+   */
   addVethPair(host: string, peer: string, options: VethOptions, signal?: AbortSignal): Promise<void>;
   addVxlan(name: string, options: VxlanOptions, signal?: AbortSignal): Promise<Link>;
   addMacvlan(name: string, options: MacvlanOptions, signal?: AbortSignal): Promise<Link>;
