@@ -1,0 +1,419 @@
+// The harness every *.docker.test.ts shares: a Docker Engine that answers, a tiny busybox image, the real tsnet
+// daemon on a per-run plugin socket, unique names, and cleanup that runs also when a test fails.
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The Debian Docker CLI. /usr/local/bin/docker on our machines is a different client; never use it. */
+export const DOCKER = "/usr/bin/docker";
+/** Where v1 plugin sockets live; fixed by Docker, whatever dockerd's --exec-root (protocol.md 1.1). */
+export const PLUGIN_DIR = "/run/docker/plugins";
+/** The repository root. */
+export const ROOT: string = join(dirname(fileURLToPath(import.meta.url)), "../../..");
+/** The built daemon entry point (`pnpm build` makes it). */
+export const CLI_MAIN: string = join(ROOT, "packages/cli/dist/main.js");
+/** The image the tests run: busybox only, made with `docker import` (no registry needed). */
+export const TEST_IMAGE = "tsnet-busybox:test";
+
+/**
+ * This run's unique prefix: `tse2e` + 6 hex. Every network, container, plugin socket and temp dir a test makes
+ * starts with it, so cleanup finds exactly what this run made and a developer's own `tsnet` is never touched.
+ */
+export const RUN_PREFIX: string = `tse2e${randomBytes(3).toString("hex")}`;
+
+let counter = 0;
+/** A fresh name under this run's prefix, e.g. `tse2e1a2b3cnet2`. Docker caches a plugin's activation by name, so a new plugin name also means a new activation. */
+export function uniqueName(kind: string): string {
+  counter += 1;
+  return `${RUN_PREFIX}${kind}${counter}`;
+}
+
+/** The outcome of one docker CLI call. */
+export interface DockerResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@link docker} and {@link tryDocker}. */
+export interface DockerOptions {
+  /** Kill the CLI after this long (default 60 s): a plugin that hangs makes docker hang forever (protocol.md 1.4). */
+  timeoutMs?: number;
+  /** Bytes for the CLI's stdin. */
+  input?: Buffer | string;
+}
+
+/** Runs `/usr/bin/docker ARGS` and resolves with its exit code and output; never rejects for a non-zero exit. */
+export function tryDocker(args: readonly string[], options: DockerOptions = {}): Promise<DockerResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      DOCKER,
+      args,
+      { timeout: options.timeoutMs ?? 60_000, killSignal: "SIGKILL", maxBuffer: 64 * 1024 * 1024, encoding: "utf8" },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== "number") {
+          if (error.killed)
+            reject(new Error(`docker ${args.join(" ")}: no answer within ${options.timeoutMs ?? 60_000} ms`));
+          else reject(error);
+          return;
+        }
+        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
+      },
+    );
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+/** Runs `/usr/bin/docker ARGS` and resolves with its trimmed stdout; rejects with Docker's error text on failure. */
+export async function docker(args: readonly string[], options: DockerOptions = {}): Promise<string> {
+  const result = await tryDocker(args, options);
+  if (result.code !== 0) {
+    throw new Error(`docker ${args.join(" ")} exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
+  }
+  return result.stdout.trim();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** What {@link ensureDocker} found or did. */
+export interface DockerEngine {
+  /** True when the harness started dockerd itself (it is left running for later suites). */
+  startedByHarness: boolean;
+  version: string;
+  /** dockerd's log file when the harness started it. */
+  logFile?: string;
+}
+
+let engine: Promise<DockerEngine> | undefined;
+
+/**
+ * Makes sure a Docker Engine answers `docker info`: reuses a running one, else starts `dockerd` in its own
+ * session (so it outlives the test process) and waits up to 60 s. Memoised per process.
+ * @throws Error when dockerd is not installed or does not answer in time.
+ */
+export function ensureDocker(): Promise<DockerEngine> {
+  engine ??= startDockerIfNeeded();
+  return engine;
+}
+
+async function serverVersion(): Promise<string | undefined> {
+  const result = await tryDocker(["version", "--format", "{{.Server.Version}}"], { timeoutMs: 10_000 }).catch(
+    () => undefined,
+  );
+  return result?.code === 0 ? result.stdout.trim() : undefined;
+}
+
+async function startDockerIfNeeded(): Promise<DockerEngine> {
+  const running = await serverVersion();
+  if (running) return { startedByHarness: false, version: running };
+  if (!existsSync("/usr/bin/dockerd"))
+    throw new Error("no Docker Engine answers and /usr/bin/dockerd is not installed");
+  const logFile = join(tmpdir(), `${RUN_PREFIX}-dockerd.log`);
+  const log = openSync(logFile, "a");
+  const child = spawn("/usr/bin/dockerd", [], { detached: true, stdio: ["ignore", log, log] });
+  closeSync(log);
+  child.unref();
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const version = await serverVersion();
+    if (version) return { startedByHarness: true, version, logFile };
+    if (child.exitCode !== null) break;
+    await sleep(500);
+  }
+  throw new Error(`dockerd did not answer within 60 s; its log:\n${readFileSync(logFile, "utf8").slice(-3000)}`);
+}
+
+/** The first statically linked busybox on this machine (busybox-static installs /bin/busybox). */
+function findBusybox(): string {
+  for (const candidate of ["/bin/busybox", "/usr/bin/busybox", "/usr/sbin/busybox"]) {
+    if (!existsSync(candidate)) continue;
+    const head = readFileSync(candidate).subarray(0, 1 << 16);
+    // A dynamically linked ELF names its interpreter (PT_INTERP); a static busybox has none.
+    if (!head.includes("/lib64/ld-linux") && !head.includes("/lib/ld-linux")) return candidate;
+  }
+  throw new Error("no static busybox found: apt-get install busybox-static");
+}
+
+/**
+ * Makes the test image when it is missing: a rootfs holding /bin/busybox and a symlink per applet
+ * (`busybox --list-full`), imported with `docker import` and `CMD ["sh"]`. Resolves with the tag.
+ * @throws Error when there is no static busybox or the import fails.
+ */
+export async function ensureBusyboxImage(tag: string = TEST_IMAGE): Promise<string> {
+  await ensureDocker();
+  if ((await tryDocker(["image", "inspect", "--format", "{{.Id}}", tag])).code === 0) return tag;
+  const busybox = findBusybox();
+  const rootfs = mkdtempSync(join(tmpdir(), `${RUN_PREFIX}-rootfs-`));
+  try {
+    for (const dir of ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "proc", "sys", "dev"]) {
+      mkdirSync(join(rootfs, dir), { recursive: true });
+    }
+    execFileSync("cp", [busybox, join(rootfs, "bin/busybox")]);
+    const applets = execFileSync(busybox, ["--list-full"], { encoding: "utf8" }).split("\n").filter(Boolean);
+    for (const applet of applets) {
+      const target = join(rootfs, applet);
+      if (applet === "bin/busybox" || existsSync(target)) continue;
+      mkdirSync(dirname(target), { recursive: true });
+      symlinkSync("/bin/busybox", target);
+    }
+    execFileSync("sh", ["-c", `printf 'root:x:0:0:root:/root:/bin/sh\\n' > "${rootfs}/etc/passwd"`]);
+    execFileSync("sh", ["-c", `printf 'root:x:0:\\n' > "${rootfs}/etc/group"`]);
+    const tar = execFileSync("tar", ["-C", rootfs, "-c", "."], { maxBuffer: 256 * 1024 * 1024 });
+    await docker(["import", "--change", 'CMD ["sh"]', "-", tag], { input: tar, timeoutMs: 120_000 });
+    return tag;
+  } finally {
+    rmSync(rootfs, { recursive: true, force: true });
+  }
+}
+
+/** The answer of one plugin call made over a unix socket. */
+export interface PluginReply {
+  status: number;
+  body: string;
+}
+
+/** POSTs one plugin call (`/Plugin.Activate`, `/IpamDriver.RequestPool`, ...) to a unix socket, as dockerd would. */
+export function callPlugin(socketPath: string, call: string, body = "", timeoutMs = 5_000): Promise<PluginReply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath,
+        method: "POST",
+        path: `/${call}`,
+        headers: { Accept: "application/vnd.docker.plugins.v1.2+json", "Content-Length": Buffer.byteLength(body) },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          text += chunk;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${call} on ${socketPath}: no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** Polls `Plugin.Activate` on a socket until it answers 200; resolves with the interfaces it implements. */
+export async function waitForPlugin(
+  socketPath: string,
+  timeoutMs = 20_000,
+  isAlive: () => boolean = () => true,
+): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline && isAlive()) {
+    try {
+      const reply = await callPlugin(socketPath, "Plugin.Activate", "", 2_000);
+      if (reply.status === 200) return (JSON.parse(reply.body) as { Implements: string[] }).Implements;
+      last = new Error(`Plugin.Activate answered ${reply.status}: ${reply.body}`);
+    } catch (error) {
+      last = error;
+    }
+    await sleep(100);
+  }
+  throw new Error(`${socketPath} did not answer Plugin.Activate: ${String(last)}`);
+}
+
+/** A real tsnet daemon the harness started. */
+export interface RunningDaemon {
+  /** The plugin name Docker knows it by (`-d NAME`, `--ipam-driver NAME`): the socket's basename. */
+  name: string;
+  socketPath: string;
+  stateDir: string;
+  pid: number;
+  /** What its Plugin.Activate lists, e.g. ["NetworkDriver", "IpamDriver"]. */
+  implements: string[];
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+  /** SIGTERM, then wait for exit (SIGKILL after `graceMs`); resolves with the exit code or signal. */
+  stop(graceMs?: number): Promise<number | NodeJS.Signals | null>;
+  /** SIGKILL and wait for exit: a crash, as far as the state dir and Docker can tell. */
+  kill9(): Promise<void>;
+}
+
+/** Options of {@link startDaemon}. */
+export interface DaemonOptions {
+  /** Plugin name, i.e. socket `/run/docker/plugins/<name>.sock`. Default: a fresh unique name. */
+  socketName?: string;
+  /** State directory. Default: a fresh temp dir, removed by {@link cleanup}. Pass the same dir to restart on it. */
+  stateDir?: string;
+  /** More arguments for `tsnet serve`. */
+  args?: readonly string[];
+  /** Environment additions (e.g. a log level). */
+  env?: Record<string, string>;
+  /** How long to wait for Plugin.Activate. Default 20 s. */
+  readyTimeoutMs?: number;
+}
+
+const daemons = new Set<ChildProcess>();
+const stateDirs = new Set<string>();
+
+function waitForExit(child: ChildProcess): Promise<number | NodeJS.Signals | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? child.signalCode);
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal)));
+}
+
+/**
+ * Spawns the built daemon (`node packages/cli/dist/main.js serve --socket ... --state-dir ...`) and waits until
+ * its socket answers Plugin.Activate. The daemon is stopped by {@link cleanup} if the test does not stop it.
+ * @throws Error when the CLI is not built, or the daemon exits or stays silent before it is ready (with its output).
+ */
+export async function startDaemon(options: DaemonOptions = {}): Promise<RunningDaemon> {
+  if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} does not exist: run \`pnpm build\` first`);
+  const name = options.socketName ?? uniqueName("plugin");
+  const socketPath = join(PLUGIN_DIR, `${name}.sock`);
+  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), `${RUN_PREFIX}-state-`));
+  if (!options.stateDir) stateDirs.add(stateDir);
+  mkdirSync(PLUGIN_DIR, { recursive: true });
+  const child = spawn(
+    process.execPath,
+    [CLI_MAIN, "serve", "--socket", socketPath, "--state-dir", stateDir, ...(options.args ?? [])],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } },
+  );
+  daemons.add(child);
+  child.once("exit", () => daemons.delete(child));
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output += chunk.toString("utf8");
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString("utf8");
+  });
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  let implementsList: string[];
+  try {
+    implementsList = await waitForPlugin(socketPath, options.readyTimeoutMs ?? 20_000, alive);
+  } catch (error) {
+    child.kill("SIGKILL");
+    await waitForExit(child);
+    throw new Error(`the tsnet daemon did not become ready (${String(error)}); its output:\n${output.slice(-4000)}`);
+  }
+  if (child.pid === undefined) throw new Error("the tsnet daemon has no pid");
+  return {
+    name,
+    socketPath,
+    stateDir,
+    pid: child.pid,
+    implements: implementsList,
+    output: () => output,
+    async stop(graceMs = 10_000) {
+      if (!alive()) return child.exitCode ?? child.signalCode;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      const result = await waitForExit(child);
+      clearTimeout(timer);
+      return result;
+    },
+    async kill9() {
+      if (alive()) child.kill("SIGKILL");
+      await waitForExit(child);
+    },
+  };
+}
+
+/**
+ * A /24 in 10.200.0.0–10.249.255.0 that no host route and no Docker network of this machine overlaps. Tests
+ * never route traffic outside these subnets.
+ */
+export async function freeSubnet(): Promise<string> {
+  const routes = execFileSync("ip", ["-4", "route", "show", "table", "all"], { encoding: "utf8" });
+  const ids = (await docker(["network", "ls", "-q"])).split("\n").filter(Boolean);
+  const used = await docker(["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids]);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const second = 200 + ((randomBytes(1)[0] ?? 0) % 50);
+    const third = randomBytes(1)[0] ?? 0;
+    const prefix = `10.${second}.${third}.`;
+    if (reservedSubnets.has(`${prefix}0/24`)) continue;
+    if (routes.includes(`10.${second}.`) || used.includes(`10.${second}.`)) continue;
+    reservedSubnets.add(`${prefix}0/24`);
+    return `${prefix}0/24`;
+  }
+  throw new Error("no free /24 in 10.200.0.0/16-10.249.0.0/16");
+}
+const reservedSubnets = new Set<string>();
+
+/** Names (with this run's prefix) of containers and networks that exist now. */
+async function leftovers(): Promise<{ containers: string[]; networks: string[] }> {
+  const names = async (args: string[]) =>
+    (await docker(args, { timeoutMs: 30_000 }).catch(() => ""))
+      .split("\n")
+      .map((name) => name.trim().replace(/^\//, ""))
+      .filter((name) => name.startsWith(RUN_PREFIX));
+  return {
+    containers: await names(["ps", "-a", "--filter", `name=${RUN_PREFIX}`, "--format", "{{.Names}}"]),
+    networks: await names(["network", "ls", "--filter", `name=${RUN_PREFIX}`, "--format", "{{.Name}}"]),
+  };
+}
+
+/**
+ * Removes everything this run made, in the order that keeps Docker happy: containers, then networks (while the
+ * plugins that own them still answer), then the daemons the harness started, their sockets and state dirs.
+ * Safe to call more than once; call it from uvu `after` hooks. Resolves with what it had to remove.
+ */
+export async function cleanup(): Promise<{ containers: string[]; networks: string[] }> {
+  const found = await leftovers();
+  if (found.containers.length > 0) await tryDocker(["rm", "-f", "-v", ...found.containers], { timeoutMs: 60_000 });
+  for (const network of found.networks) await tryDocker(["network", "rm", network], { timeoutMs: 60_000 });
+  for (const child of [...daemons]) {
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await waitForExit(child);
+    clearTimeout(timer);
+  }
+  removeFiles();
+  return found;
+}
+
+function removeFiles(): void {
+  for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });
+  stateDirs.clear();
+  try {
+    for (const entry of execFileSync("ls", [PLUGIN_DIR], { encoding: "utf8" }).split("\n")) {
+      if (entry.startsWith(RUN_PREFIX)) rmSync(join(PLUGIN_DIR, entry), { force: true, recursive: true });
+    }
+  } catch {
+    // no plugin dir: nothing of ours in it
+  }
+}
+
+/**
+ * Last-chance cleanup when the process exits without the `after` hooks having run (an uncaught error, SIGINT).
+ * Synchronous: the event loop is gone, so an in-process plugin can no longer answer; daemons in child processes
+ * still can, so their networks go first and the daemons last.
+ */
+function cleanupSync(): void {
+  const run = (args: string[]) => {
+    try {
+      return execFileSync(DOCKER, args, { encoding: "utf8", timeout: 20_000, stdio: ["ignore", "pipe", "ignore"] });
+    } catch {
+      return "";
+    }
+  };
+  const ours = (text: string) => text.split("\n").filter((name) => name.startsWith(RUN_PREFIX));
+  const containers = ours(run(["ps", "-a", "--filter", `name=${RUN_PREFIX}`, "--format", "{{.Names}}"]));
+  if (containers.length > 0) run(["rm", "-f", "-v", ...containers]);
+  for (const network of ours(run(["network", "ls", "--filter", `name=${RUN_PREFIX}`, "--format", "{{.Name}}"]))) {
+    run(["network", "rm", network]);
+  }
+  for (const child of daemons) child.kill("SIGKILL");
+  removeFiles();
+}
+
+process.once("exit", cleanupSync);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void cleanup().finally(() => process.exit(130));
+  });
+}
