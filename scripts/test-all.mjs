@@ -46,7 +46,15 @@ export function parseUvu(output) {
     passed: Number(match[2]),
     skipped: Number(match[3]),
   }));
+  // uvu prints `FAIL  Suite  "test name"` per failed test; keep them to name the failures in the summary.
+  const failures = [...clean.matchAll(/^\s*FAIL\s+(.*?)\s*"(.*)"\s*$/gm)].map((match) =>
+    match[1] ? `${match[1]} > ${match[2]}` : String(match[2]),
+  );
+  // A file that throws on import prints its stack and no block: name the first test file in that stack.
+  const loadError = /([\w./@-]+\.test\.[cm]?[jt]s)/.exec(clean)?.[1];
   return {
+    failures,
+    loadError,
     blocks: blocks.length,
     passed: blocks.reduce((sum, block) => sum + block.passed, 0),
     failed: blocks.reduce((sum, block) => sum + Math.max(0, block.total - block.passed), 0),
@@ -56,8 +64,8 @@ export function parseUvu(output) {
 
 /** One row of the summary: a package (or "workspace") and what ran there. */
 const rows = [];
-const record = (pkg, what, passed, failed, skipped, ms, note = "") =>
-  rows.push({ pkg, what, passed, failed, skipped, ms, note });
+const record = (pkg, what, passed, failed, skipped, ms, note = "", failures = []) =>
+  rows.push({ pkg, what, passed, failed, skipped, ms, note, failures });
 
 function banner(text) {
   process.stdout.write(`\n━━━ ${text} ━━━\n`);
@@ -88,14 +96,14 @@ async function runTestScript(pkg, script) {
     note = `timed out after ${SCRIPT_TIMEOUT_MS / 1000} s`;
   } else if (result.code !== 0 && counts.blocks === 0) {
     failed += 1;
-    note = `exit ${result.code ?? result.signal} with no uvu summary (a test file failed to load?)`;
+    note = `exit ${result.code ?? result.signal} with no uvu summary: ${counts.loadError ? `${counts.loadError.replace(`${ROOT}/`, "")} failed to load` : "a test file failed to load?"}`;
   } else if (result.code !== 0 && failed === 0) {
     failed += 1;
     note = `exit ${result.code ?? result.signal} although no test failed`;
   } else if (counts.blocks === 0) {
     note = "no uvu summary";
   }
-  record(pkg.name, script, counts.passed, failed, counts.skipped, result.ms, note);
+  record(pkg.name, script, counts.passed, failed, counts.skipped, result.ms, note, counts.failures);
 }
 
 function printSummary() {
@@ -119,7 +127,11 @@ function printSummary() {
   for (const cells of table) process.stdout.write(`${line(cells)}\n`);
   const failures = rows.filter((row) => row.failed > 0);
   if (failures.length > 0) {
-    process.stdout.write(`\nfailing: ${failures.map((row) => `${row.pkg} ${row.what}`).join(", ")}\n`);
+    process.stdout.write("\nfailing:\n");
+    for (const row of failures) {
+      process.stdout.write(`  ${row.pkg} ${row.what}${row.note ? `: ${row.note}` : ""}\n`);
+      for (const name of row.failures) process.stdout.write(`    ✘ ${name}\n`);
+    }
   }
 }
 
