@@ -1,1 +1,18 @@
-export {};
+export { type Family, formatNetwork, type Network, parseAddress, parseNetwork } from "./address.js";
+export {
+  type DefaultPool,
+  DOCKER_GLOBAL_DEFAULT_POOLS,
+  DOCKER_LOCAL_DEFAULT_POOLS,
+} from "./default-pools.js";
+export { type HostNetworks, ProcHostNetworks, parseIpv6RouteTable, parseRouteTable } from "./host-networks.js";
+export {
+  createIpam,
+  GATEWAY_ADDRESS_TYPE,
+  Ipam,
+  type IpamOptions,
+  KEYS,
+  type PoolInfo,
+  REQUEST_ADDRESS_TYPE,
+  type StoredPool,
+} from "./ipam.js";
+export { BITMAP_LIMIT, Pool, type PoolSpec, SERIAL_OPTION } from "./pool.js";
