@@ -1,4 +1,11 @@
 export * from "./firewall.js";
+export {
+  DEFAULT_FIREWALL_NAMES,
+  type FirewallNames,
+  renderDockerUserRules,
+  renderRuleset,
+  tsnetTables,
+} from "./firewall-render.js";
 export * from "./links.js";
 export {
   createNamedNamespace,
@@ -11,5 +18,6 @@ export {
 export { NetlinkAddresses, NetlinkRoutes } from "./netlink-addresses.js";
 export { DEFAULT_REQUEST_TIMEOUT_MS, deadline, fromNetlink, withSignal } from "./netlink-error.js";
 export { type MoveOptions, NetlinkLinks, REAP_GROUP } from "./netlink-links.js";
+export { NftFirewall, type NftFirewallOptions } from "./nft-firewall.js";
 export { createLinkReaper, type LinkReaper, type LinkReaperOptions } from "./reaper.js";
 export { attachToNamespace, inNamespaceDo, type SandboxInterface } from "./sandbox.js";
