@@ -323,6 +323,73 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   };
 }
 
+/** A suite's shared setup whose failure fails each test instead of the whole uvu process. */
+export interface Fixture<T> {
+  /** For `suite.before(...)`: runs the setup once and keeps its value or its error. */
+  setup(): Promise<void>;
+  /** The setup's value; throws the setup's error (so each test reports it). */
+  get(): T;
+  /** Replaces the value (e.g. after a test restarted a daemon). */
+  set(value: T): void;
+}
+
+/**
+ * Wraps a suite's setup. uvu 0.5 has no catch around `before` hooks: a throwing hook ends the whole run without its
+ * Total/Passed block, losing every other suite's results. With a fixture, the tests of this suite fail one by one
+ * with the setup's error, and the other suites still run.
+ */
+export function fixture<T>(create: () => Promise<T>): Fixture<T> {
+  let state: { ok: true; value: T } | { ok: false; error: unknown } = {
+    ok: false,
+    error: new Error("the suite's setup has not run"),
+  };
+  return {
+    async setup() {
+      try {
+        state = { ok: true, value: await create() };
+      } catch (error) {
+        state = { ok: false, error };
+      }
+    },
+    get() {
+      if (!state.ok) throw state.error;
+      return state.value;
+    },
+    set(value: T) {
+      state = { ok: true, value };
+    },
+  };
+}
+
+/** The outcome of a CLI run that was expected to end by itself. */
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+}
+
+/**
+ * Runs the built CLI (`node packages/cli/dist/main.js ARGS`) to completion, e.g. a `serve` that must refuse to
+ * start. Killed with SIGKILL after `timeoutMs` (default 15 s).
+ */
+export function runCli(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, output });
+    });
+  });
+}
+
 /**
  * A /24 in 10.200.0.0–10.249.255.0 that no host route and no Docker network of this machine overlaps. Tests
  * never route traffic outside these subnets.
@@ -363,16 +430,28 @@ async function leftovers(): Promise<{ containers: string[]; networks: string[] }
  * Safe to call more than once; call it from uvu `after` hooks. Resolves with what it had to remove.
  */
 export async function cleanup(): Promise<{ containers: string[]; networks: string[] }> {
+  // Never throws: it runs in uvu `after` hooks, where an exception would end the whole run without a summary.
+  const step = async (what: string, work: () => Promise<unknown>) => {
+    try {
+      await work();
+    } catch (error) {
+      process.stderr.write(`[e2e cleanup] ${what}: ${String(error)}\n`);
+    }
+  };
   const found = await leftovers();
-  if (found.containers.length > 0) await tryDocker(["rm", "-f", "-v", ...found.containers], { timeoutMs: 60_000 });
-  for (const network of found.networks) await tryDocker(["network", "rm", network], { timeoutMs: 60_000 });
+  if (found.containers.length > 0) {
+    await step("rm containers", () => tryDocker(["rm", "-f", "-v", ...found.containers], { timeoutMs: 60_000 }));
+  }
+  for (const network of found.networks) {
+    await step(`rm network ${network}`, () => tryDocker(["network", "rm", network], { timeoutMs: 60_000 }));
+  }
   for (const child of [...daemons]) {
     child.kill("SIGTERM");
     const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
     await waitForExit(child);
     clearTimeout(timer);
   }
-  removeFiles();
+  await step("remove files", async () => removeFiles());
   return found;
 }
 

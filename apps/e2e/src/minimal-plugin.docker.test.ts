@@ -6,7 +6,7 @@ import type { Logger } from "@tsnet/protocol";
 import { createPluginApp, type ListeningServer, listen } from "@tsnet/server";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { cleanup, docker, ensureDocker, freeSubnet, PLUGIN_DIR, tryDocker, uniqueName } from "./harness.js";
+import { cleanup, docker, ensureDocker, fixture, freeSubnet, PLUGIN_DIR, tryDocker, uniqueName } from "./harness.js";
 import { createMinimalPlugin } from "./minimal-plugin.js";
 
 interface ServedCall {
@@ -34,26 +34,31 @@ const plugin = createMinimalPlugin();
 const served: ServedCall[] = [];
 const name = uniqueName("min");
 const socketPath = join(PLUGIN_DIR, `${name}.sock`);
-let server: ListeningServer | undefined;
-
-const proof = suite("Docker and a plugin served by @tsnet/server");
-
-proof.before(async () => {
+const pluginServer = fixture<ListeningServer>(async () => {
   await ensureDocker();
   const app = createPluginApp({
     networkDriver: plugin.networkDriver,
     ipamDriver: plugin.ipamDriver,
     logger: recordingLogger(served),
   });
-  server = await listen(app, socketPath);
+  return listen(app, socketPath);
 });
+
+const proof = suite("Docker and a plugin served by @tsnet/server");
+
+proof.before(pluginServer.setup);
 
 proof.after(async () => {
   await cleanup();
-  await server?.close();
+  try {
+    await pluginServer.get().close();
+  } catch {
+    // setup failed: there is no server to close
+  }
 });
 
 proof.before.each(() => {
+  pluginServer.get();
   served.length = 0;
   plugin.calls.length = 0;
   delete plugin.faults.requestPool;

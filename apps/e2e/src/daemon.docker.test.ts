@@ -1,0 +1,128 @@
+// The real daemon (`tsnet serve`, built) under a real Docker Engine: Docker activates it by its socket name and
+// uses whatever its Plugin.Activate lists; it stops cleanly on SIGTERM, survives kill -9 with a restart on the same
+// socket and state dir, and refuses a socket another live daemon serves.
+import { existsSync } from "node:fs";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  cleanup,
+  docker,
+  ensureDocker,
+  fixture,
+  freeSubnet,
+  type RunningDaemon,
+  runCli,
+  startDaemon,
+  tryDocker,
+  uniqueName,
+} from "./harness.js";
+
+/** Docker's words when a v1 plugin's Activate does not list the interface it was asked for. */
+const NOT_IMPLEMENTED = "Plugin does not implement the requested driver";
+
+const daemonSuite = suite("the tsnet daemon under Docker");
+const running = fixture<RunningDaemon>(async () => {
+  await ensureDocker();
+  return startDaemon();
+});
+
+daemonSuite.before(running.setup);
+
+daemonSuite.after(async () => {
+  await cleanup();
+});
+
+daemonSuite("Plugin.Activate lists only tsnet's interfaces", () => {
+  const daemon = running.get();
+  assert.ok(daemon.implements.length > 0, `Activate lists something: ${JSON.stringify(daemon.implements)}`);
+  for (const entry of daemon.implements) assert.ok(["NetworkDriver", "IpamDriver"].includes(entry), entry);
+});
+
+daemonSuite("Docker uses the daemon as network driver exactly when Activate lists NetworkDriver", async () => {
+  const daemon = running.get();
+  const network = uniqueName("net");
+  const ipam = daemon.implements.includes("IpamDriver") ? daemon.name : "default";
+  const created = await tryDocker([
+    "network",
+    "create",
+    "-d",
+    daemon.name,
+    "--ipam-driver",
+    ipam,
+    "--subnet",
+    await freeSubnet(),
+    network,
+  ]);
+  if (!daemon.implements.includes("NetworkDriver")) {
+    assert.is.not(created.code, 0, "network create fails");
+    assert.match(created.stderr, NOT_IMPLEMENTED);
+    return;
+  }
+  assert.is(created.code, 0, `network create: ${created.stderr}`);
+  const shown = await docker(["network", "inspect", "--format", "{{.Driver}} {{.IPAM.Driver}}", network]);
+  assert.is(shown, `${daemon.name} ${ipam}`);
+  await docker(["network", "rm", network]);
+  assert.is((await tryDocker(["network", "inspect", network])).code, 1, "the network is gone");
+});
+
+daemonSuite("Docker uses the daemon as IPAM driver exactly when Activate lists IpamDriver", async () => {
+  const daemon = running.get();
+  const network = uniqueName("net");
+  const subnet = await freeSubnet();
+  const created = await tryDocker([
+    "network",
+    "create",
+    "-d",
+    "bridge",
+    "--ipam-driver",
+    daemon.name,
+    "--subnet",
+    subnet,
+    network,
+  ]);
+  if (!daemon.implements.includes("IpamDriver")) {
+    assert.is.not(created.code, 0, "network create fails");
+    assert.match(created.stderr, NOT_IMPLEMENTED);
+    return;
+  }
+  assert.is(created.code, 0, `network create: ${created.stderr}`);
+  const shown = await docker([
+    "network",
+    "inspect",
+    "--format",
+    "{{.IPAM.Driver}} {{range .IPAM.Config}}{{.Subnet}}{{end}}",
+    network,
+  ]);
+  assert.is(shown, `${daemon.name} ${subnet}`);
+  await docker(["network", "rm", network]);
+});
+
+daemonSuite("a second daemon on a socket the first one serves refuses to start", async () => {
+  const daemon = running.get();
+  const second = await runCli(["serve", "--socket", daemon.socketPath, "--state-dir", `${daemon.stateDir}-second`]);
+  assert.is.not(second.code, 0, `exit code ${second.code}; output: ${second.output}`);
+  assert.match(second.output, /served by another process|in use|already/i);
+  assert.ok(existsSync(daemon.socketPath), "the first daemon's socket is still there");
+  const again = await tryDocker(["network", "ls"]);
+  assert.is(again.code, 0);
+});
+
+daemonSuite("after kill -9 the daemon restarts on the same socket and state dir", async () => {
+  const daemon = running.get();
+  await daemon.kill9();
+  assert.ok(existsSync(daemon.socketPath), "kill -9 leaves the socket file behind");
+  const restarted = await startDaemon({ socketName: daemon.name, stateDir: daemon.stateDir });
+  assert.equal(restarted.implements, daemon.implements);
+  running.set(restarted);
+});
+
+daemonSuite("SIGTERM stops the daemon within 5 s with exit code 0 and removes its socket", async () => {
+  const daemon = running.get();
+  const started = Date.now();
+  const result = await daemon.stop(10_000);
+  assert.is(result, 0, `exit ${String(result)}; output:\n${daemon.output().slice(-2000)}`);
+  assert.ok(Date.now() - started < 5_000, `stopped in ${Date.now() - started} ms`);
+  assert.not.ok(existsSync(daemon.socketPath), "the socket file is removed");
+});
+
+daemonSuite.run();
