@@ -52,6 +52,6 @@ ensure_pnpm() {
 
 install_dependencies() {
   say "pnpm install --frozen-lockfile"
-  CI=true pnpm install --frozen-lockfile --reporter=append-only >/dev/null 2>/tmp/tsnet-pnpm-install.log ||
+  CI=true pnpm install --frozen-lockfile --reporter=append-only >/tmp/tsnet-pnpm-install.log 2>&1 ||
     { cat /tmp/tsnet-pnpm-install.log >&2; die "pnpm install failed"; }
 }
