@@ -411,6 +411,113 @@ export async function freeSubnet(): Promise<string> {
 }
 const reservedSubnets = new Set<string>();
 
+/** Options of {@link createNetwork}; each maps to the `docker network create` flag of the same name. */
+export interface NetworkSpec {
+  /** `-d`; default "bridge". */
+  driver?: string;
+  /** `--ipam-driver`. */
+  ipamDriver?: string;
+  /** `--subnet`, one per entry. */
+  subnets?: readonly string[];
+  /** `--ip-range`, `--gateway`, one per entry. */
+  ipRanges?: readonly string[];
+  gateways?: readonly string[];
+  /** `--aux-address name=ip`. */
+  auxAddresses?: Record<string, string>;
+  /** `-o key=value`. */
+  options?: Record<string, string>;
+  /** `--ipam-opt key=value`. */
+  ipamOptions?: Record<string, string>;
+  internal?: boolean;
+  ipv6?: boolean;
+  /** Default: a fresh name under this run's prefix. */
+  name?: string;
+}
+
+/** A network a test made; removed by {@link cleanup} if the test does not remove it. */
+export interface TestNetwork {
+  name: string;
+  id: string;
+}
+
+/** `docker network create` from a spec; rejects with Docker's error text. */
+export async function createNetwork(spec: NetworkSpec = {}): Promise<TestNetwork> {
+  const name = spec.name ?? uniqueName("net");
+  const args = ["network", "create", "-d", spec.driver ?? "bridge"];
+  if (spec.ipamDriver) args.push("--ipam-driver", spec.ipamDriver);
+  for (const subnet of spec.subnets ?? []) args.push("--subnet", subnet);
+  for (const range of spec.ipRanges ?? []) args.push("--ip-range", range);
+  for (const gateway of spec.gateways ?? []) args.push("--gateway", gateway);
+  for (const [key, ip] of Object.entries(spec.auxAddresses ?? {})) args.push("--aux-address", `${key}=${ip}`);
+  for (const [key, value] of Object.entries(spec.options ?? {})) args.push("-o", `${key}=${value}`);
+  for (const [key, value] of Object.entries(spec.ipamOptions ?? {})) args.push("--ipam-opt", `${key}=${value}`);
+  if (spec.internal) args.push("--internal");
+  if (spec.ipv6) args.push("--ipv6");
+  args.push(name);
+  return { name, id: await docker(args) };
+}
+
+/** Options of {@link runContainer}. */
+export interface ContainerSpec {
+  /** `--network` for `docker run`; more networks can be added with `docker network connect`. */
+  network?: string;
+  /** `--ip`, `--ip6`, `--mac-address`, `--network-alias`. */
+  ip?: string;
+  ip6?: string;
+  mac?: string;
+  aliases?: readonly string[];
+  /** `-p` specs, e.g. "8080:80", "127.0.0.1:8081:80/udp". */
+  publish?: readonly string[];
+  /** Extra `docker run` flags. */
+  flags?: readonly string[];
+  /** The command; default `sleep 3600` so the container stays up for `docker exec`. */
+  command?: readonly string[];
+  image?: string;
+  /** Default: a fresh name under this run's prefix. */
+  name?: string;
+}
+
+/** A running test container, removed by {@link cleanup}. */
+export interface TestContainer {
+  name: string;
+  id: string;
+}
+
+/** `docker run -d` of the busybox test image (made on first use); rejects with Docker's error text. */
+export async function runContainer(spec: ContainerSpec = {}): Promise<TestContainer> {
+  const image = spec.image ?? (await ensureBusyboxImage());
+  const name = spec.name ?? uniqueName("ctr");
+  const args = ["run", "-d", "--name", name];
+  if (spec.network) args.push("--network", spec.network);
+  if (spec.ip) args.push("--ip", spec.ip);
+  if (spec.ip6) args.push("--ip6", spec.ip6);
+  if (spec.mac) args.push("--mac-address", spec.mac);
+  for (const alias of spec.aliases ?? []) args.push("--network-alias", alias);
+  for (const port of spec.publish ?? []) args.push("-p", port);
+  args.push(...(spec.flags ?? []), image, ...(spec.command ?? ["sleep", "3600"]));
+  return { name, id: await docker(args, { timeoutMs: 90_000 }) };
+}
+
+/** `docker exec CONTAINER COMMAND...`: resolves with the exit code and output, never rejects for a non-zero exit. */
+export function execIn(container: string, command: readonly string[], timeoutMs = 30_000): Promise<DockerResult> {
+  return tryDocker(["exec", container, ...command], { timeoutMs });
+}
+
+/** The container's IPv4 address on one network (no prefix), as Docker reports it. */
+export async function containerAddress(container: string, network: string): Promise<string> {
+  return docker([
+    "inspect",
+    "--format",
+    `{{(index .NetworkSettings.Networks ${JSON.stringify(network)}).IPAddress}}`,
+    container,
+  ]);
+}
+
+/** True when `ping -c 1 -W 2 TARGET` from inside the container gets an answer. */
+export async function canPing(container: string, target: string): Promise<boolean> {
+  return (await execIn(container, ["ping", "-c", "1", "-W", "2", target])).code === 0;
+}
+
 /** Names (with this run's prefix) of containers and networks that exist now. */
 async function leftovers(): Promise<{ containers: string[]; networks: string[] }> {
   const names = async (args: string[]) =>
