@@ -13,7 +13,11 @@ require_node
 # docker.io: the end-to-end tests; busybox-static: the test image (docker import, no registry); nftables,
 # iptables, iproute2: the kernel layer and its tests; util-linux: unshare/nsenter for kernel tests in a fresh
 # netns; etcd-server: the multi-host store tests; ca-certificates keeps apt/npm quiet about TLS.
-apt_install docker.io busybox-static nftables iptables iproute2 util-linux etcd-server ca-certificates
+packages=(busybox-static nftables iptables iproute2 util-linux ca-certificates)
+# A Docker Engine or etcd installed some other way (docker-ce, a release tarball) is used as it is.
+[ -x /usr/bin/docker ] && [ -x /usr/bin/dockerd ] || packages+=(docker.io)
+command -v etcd >/dev/null 2>&1 || packages+=(etcd-server)
+apt_install "${packages[@]}"
 ensure_pnpm
 install_dependencies
 
