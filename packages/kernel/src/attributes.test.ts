@@ -1,17 +1,28 @@
 import fc from "fast-check";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { attribute, formatMac, linkInfo, parseAttributes, parseLinkInfo, parseMac, vxlanLinkInfo } from "./attributes.js";
+import {
+  attribute,
+  formatMac,
+  linkInfo,
+  parseAttributes,
+  parseLinkInfo,
+  parseMac,
+  vxlanLinkInfo,
+} from "./attributes.js";
 
 const tlv = suite("attributes");
 
 tlv("parses back what it encodes, whatever the payload lengths (padding)", () => {
   fc.assert(
     fc.property(
-      fc.uniqueArray(fc.record({ type: fc.integer({ min: 1, max: 0x3fff }), payload: fc.uint8Array({ maxLength: 40 }) }), {
-        selector: (item) => item.type,
-        maxLength: 12,
-      }),
+      fc.uniqueArray(
+        fc.record({ type: fc.integer({ min: 1, max: 0x3fff }), payload: fc.uint8Array({ maxLength: 40 }) }),
+        {
+          selector: (item) => item.type,
+          maxLength: 12,
+        },
+      ),
       (items) => {
         const parsed = parseAttributes(Buffer.concat(items.map((item) => attribute(item.type, item.payload))));
         assert.is(parsed.size, items.length);

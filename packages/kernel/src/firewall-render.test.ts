@@ -1,5 +1,5 @@
-import fc from "fast-check";
 import { isTsnetError } from "@tsnet/protocol";
+import fc from "fast-check";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { FirewallNetwork } from "./firewall.js";
@@ -102,7 +102,10 @@ rendering("refuses names, addresses and ports that could break or inject into th
   assert.throws(() => renderRuleset([network({ subnets: ["10.0.0.0/33"] })]), isInvalid);
   const publish = { proto: "tcp" as const, hostIp: "", hostPort: 0, containerIp: "10.81.0.2", containerPort: 80 };
   assert.throws(() => renderRuleset([network({ publishes: [publish] })]), isInvalid);
-  assert.throws(() => renderRuleset([network({ publishes: [{ ...publish, hostPort: 1, containerIp: "x" }] })]), isInvalid);
+  assert.throws(
+    () => renderRuleset([network({ publishes: [{ ...publish, hostPort: 1, containerIp: "x" }] })]),
+    isInvalid,
+  );
 });
 
 rendering("gives the same script whatever the order of the networks", () => {
@@ -130,10 +133,16 @@ dockerUser("accepts return traffic, outbound traffic and intra-bridge traffic (i
 
 dockerUser("accepts new connections to published container ports", () => {
   const rules = renderDockerUserRules(
-    [network({ publishes: [{ proto: "udp", hostIp: "", hostPort: 53, containerIp: "10.81.0.2", containerPort: 5353 }] })],
+    [
+      network({
+        publishes: [{ proto: "udp", hostIp: "", hostPort: 53, containerIp: "10.81.0.2", containerPort: 5353 }],
+      }),
+    ],
     4,
   );
-  assert.ok(rules.includes("-d 10.81.0.2/32 -o tsbr-a -p udp -m udp --dport 5353 -m comment --comment tsnet -j ACCEPT"));
+  assert.ok(
+    rules.includes("-d 10.81.0.2/32 -o tsbr-a -p udp -m udp --dport 5353 -m comment --comment tsnet -j ACCEPT"),
+  );
 });
 
 dockerUser("lets nothing out of an internal network and nothing in with icc=false", () => {

@@ -82,7 +82,7 @@ function abortCheck(signal: AbortSignal | undefined, what: string): void {
 }
 
 /** Method names of Links, for `failOn`. */
-export type LinksMethod = keyof Links;
+export type LinksMethod = keyof Links | "deleteMany";
 
 export interface MemoryLinksOptions {
   /** Milliseconds each call of a method takes (e.g. `{ delete: 20 }` to model veth deletion cost). */
@@ -149,13 +149,20 @@ export class MemoryLinks implements Links {
     if (this.#links.delete(name)) this.onRemove(name);
   }
 
-  async addBridge(name: string, options: { mtu: number; macAddress?: string }, signal?: AbortSignal): Promise<Link> {
+  async addBridge(
+    name: string,
+    options: { mtu: number; macAddress?: string; up?: boolean },
+    signal?: AbortSignal,
+  ): Promise<Link> {
     await this.#enter("addBridge", signal);
     checkName(name, "add bridge");
     const existing = this.#links.get(name);
     if (existing !== undefined) {
-      if (existing.kind === "bridge") return { ...existing };
-      throw new TsnetError("CONFLICT", `add bridge "${name}": a ${existing.kind} link of that name exists: EEXIST`);
+      if (existing.kind !== "bridge") {
+        throw new TsnetError("CONFLICT", `add bridge "${name}": a ${existing.kind} link of that name exists: EEXIST`);
+      }
+      if (options.up === true) existing.up = true;
+      return { ...existing };
     }
     checkMtu(options.mtu, `add bridge "${name}"`);
     const link: Link = {
@@ -163,39 +170,61 @@ export class MemoryLinks implements Links {
       name,
       index: this.#nextIndex++,
       mtu: options.mtu,
-      up: false,
+      up: options.up === true,
       macAddress: options.macAddress ?? randomMac(),
     };
     this.#insert(link);
     return { ...link };
   }
 
+  /** For each veth end here: where its peer lives. */
+  readonly #pairs = new Map<string, MemoryLinks>();
+
+  /**
+   * Like NetlinkLinks: one request makes the pair, with the host end on `master` and up when asked. The same
+   * pair already there is a success (its master/up applied again); another link holding either name is CONFLICT.
+   */
   async addVethPair(host: string, peer: string, options: VethOptions, signal?: AbortSignal): Promise<void> {
     await this.#enter("addVethPair", signal);
     checkName(host, "add veth");
     checkName(peer, "add veth peer");
     checkMtu(options.mtu, `add veth "${host}"`);
-    if (host === peer) throw new TsnetError("CONFLICT", `add veth "${host}": peer has the same name: EEXIST`);
-    if (this.#links.has(host)) throw new TsnetError("CONFLICT", `add veth "${host}": EEXIST`);
-    const target = options.peerNamespace === undefined ? this : this.resolveNamespace(options.peerNamespace);
-    if (target === undefined)
-      throw new TsnetError("NOT_FOUND", `add veth "${host}": namespace ${options.peerNamespace}: ENOENT`);
-    if (target.#links.has(peer)) throw new TsnetError("CONFLICT", `add veth peer "${peer}": EEXIST`);
-    const extra = options as VethOptions & { master?: string; up?: boolean };
-    if (extra.master !== undefined) {
-      const bridge = this.#require(extra.master, `add veth "${host}" master`);
-      if (bridge.kind !== "bridge")
-        throw new TsnetError("INVALID_ARGUMENT", `add veth "${host}": "${extra.master}" is not a bridge`);
+    if (options.macAddress !== undefined && !MAC.test(options.macAddress)) {
+      throw new TsnetError("INVALID_ARGUMENT", `add veth "${host}": MAC "${options.macAddress}": EINVAL`);
     }
+    if (options.peerMacAddress !== undefined && !MAC.test(options.peerMacAddress)) {
+      throw new TsnetError("INVALID_ARGUMENT", `add veth "${host}": peer MAC "${options.peerMacAddress}": EINVAL`);
+    }
+    if (host === peer) throw new TsnetError("CONFLICT", `add veth "${host}": peer has the same name: EEXIST`);
+    const target = options.peerNamespace === undefined ? this : this.resolveNamespace(options.peerNamespace);
+    if (target === undefined) {
+      throw new TsnetError("NOT_FOUND", `add veth "${host}": namespace ${options.peerNamespace}: ENOENT`);
+    }
+    if (options.master !== undefined) {
+      const bridge = this.#require(options.master, `add veth "${host}" master`);
+      if (bridge.kind !== "bridge") {
+        throw new TsnetError("INVALID_ARGUMENT", `add veth "${host}": "${options.master}" is not a bridge`);
+      }
+    }
+    const existing = this.#links.get(host);
+    if (existing !== undefined) {
+      if (existing.kind !== "veth" || (existing.peer !== undefined && existing.peer !== peer)) {
+        throw new TsnetError("CONFLICT", `add veth "${host}": a ${existing.kind} link of that name exists: EEXIST`);
+      }
+      if (options.master !== undefined) existing.master = options.master;
+      if (options.up === true) existing.up = true;
+      return;
+    }
+    if (target.#links.has(peer)) throw new TsnetError("CONFLICT", `add veth peer "${peer}": EEXIST`);
     const hostLink: Link = {
       kind: "veth",
       name: host,
       peer,
       index: this.#nextIndex++,
       mtu: options.mtu,
-      up: extra.up === true,
-      macAddress: randomMac(),
-      ...(extra.master === undefined ? {} : { master: extra.master }),
+      up: options.up === true,
+      macAddress: options.macAddress ?? randomMac(),
+      ...(options.master === undefined ? {} : { master: options.master }),
     };
     this.#insert(hostLink);
     target.adopt({
@@ -210,9 +239,6 @@ export class MemoryLinks implements Links {
     this.#pairs.set(host, target);
     target.#pairs.set(peer, this);
   }
-
-  /** For each veth end here: where its peer lives. */
-  readonly #pairs = new Map<string, MemoryLinks>();
 
   async addVxlan(name: string, options: VxlanOptions, signal?: AbortSignal): Promise<Link> {
     await this.#enter("addVxlan", signal);
@@ -281,25 +307,52 @@ export class MemoryLinks implements Links {
     link.macAddress = macAddress;
   }
 
-  async moveToNamespace(name: string, namespacePath: string, signal?: AbortSignal): Promise<void> {
+  /** Like NetlinkLinks: optionally renames the link and sets its MAC and MTU in the same request. */
+  async moveToNamespace(
+    name: string,
+    namespacePath: string,
+    signal?: AbortSignal,
+    options: { newName?: string; macAddress?: string; mtu?: number } = {},
+  ): Promise<void> {
     await this.#enter("moveToNamespace", signal);
     const link = this.#require(name, "move link");
     const target = this.resolveNamespace(namespacePath);
     if (target === this) return;
-    if (target !== undefined) target.adopt(link);
+    const newName = options.newName ?? name;
+    checkName(newName, "move link: new name");
+    if (options.mtu !== undefined) checkMtu(options.mtu, `move link "${name}"`);
+    if (options.macAddress !== undefined && !MAC.test(options.macAddress)) {
+      throw new TsnetError("INVALID_ARGUMENT", `move link "${name}": MAC "${options.macAddress}": EINVAL`);
+    }
+    const moved: Link = { ...link, name: newName, up: false };
+    delete moved.master;
+    if (options.mtu !== undefined) moved.mtu = options.mtu;
+    if (options.macAddress !== undefined) moved.macAddress = options.macAddress;
+    if (target !== undefined) target.adopt(moved);
     this.#links.delete(name);
     this.onRemove(name);
+    for (const other of this.#links.values()) {
+      if (other.master === name) delete other.master;
+    }
     const peerSide = this.#pairs.get(name);
     this.#pairs.delete(name);
     if (peerSide !== undefined && link.kind === "veth" && link.peer !== undefined) {
-      if (target !== undefined) target.#pairs.set(name, peerSide);
+      const peerLink = peerSide.#links.get(link.peer);
       if (target === undefined) {
-        // The moved end is now out of view; the kernel would keep the pair, but nothing here can reach it.
+        // The moved end is out of view now; the kernel keeps the pair, but nothing here can reach it.
         peerSide.#pairs.delete(link.peer);
       } else {
+        target.#pairs.set(newName, peerSide);
         peerSide.#pairs.set(link.peer, target);
+        if (peerLink?.kind === "veth") peerLink.peer = newName;
       }
     }
+  }
+
+  /** Like NetlinkLinks.deleteMany: every named link in one pass (latency counted once); missing ones skipped. */
+  async deleteMany(names: readonly string[], signal?: AbortSignal): Promise<void> {
+    await this.#enter("deleteMany", signal);
+    for (const name of names) this.#deleteNow(name);
   }
 
   async get(name: string, signal?: AbortSignal): Promise<Link | undefined> {
@@ -315,6 +368,10 @@ export class MemoryLinks implements Links {
 
   async delete(name: string, signal?: AbortSignal): Promise<void> {
     await this.#enter("delete", signal);
+    this.#deleteNow(name);
+  }
+
+  #deleteNow(name: string): void {
     const link = this.#links.get(name);
     if (link === undefined) return;
     this.drop(name);

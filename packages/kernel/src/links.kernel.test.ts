@@ -1,0 +1,198 @@
+import { isTsnetError } from "@tsnet/protocol";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { type NetlinkNamespace, openNamespace } from "./namespace.js";
+import { cleanupNamespaces, makeContainer, makeNamespace, ping, prefix, sh } from "./netns.test.helpers.js";
+import { createLinkReaper } from "./reaper.js";
+import { attachToNamespace, inNamespaceDo } from "./sandbox.js";
+
+const hasCode = (code: string) => (error: unknown) => isTsnetError(error) && error.code === code;
+
+async function rejects(work: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await work;
+  } catch (error) {
+    assert.ok(hasCode(code)(error), `expected ${code}, got ${String(error)}`);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+let root: NetlinkNamespace;
+const name = (suffix: string) => `${prefix}${suffix}`;
+
+const links = suite("NetlinkLinks (kernel)");
+links.before(async () => {
+  root = await openNamespace();
+  await root.links.setUp("lo");
+});
+links.after(async () => {
+  for (const link of await root.links.list()) if (link.name.startsWith(prefix)) await root.links.delete(link.name);
+  await cleanupNamespaces();
+  await root.close();
+});
+
+links("creates a bridge, returns the same one on replay, and deletes it twice without error", async () => {
+  const created = await root.links.addBridge(name("br1"), { mtu: 1450, up: true });
+  assert.is(created.kind, "bridge");
+  assert.is(created.mtu, 1450);
+  assert.ok(created.up);
+  const again = await root.links.addBridge(name("br1"), { mtu: 1450 });
+  assert.is(again.index, created.index);
+  await root.links.delete(name("br1"));
+  await root.links.delete(name("br1"));
+  assert.is(await root.links.get(name("br1")), undefined);
+});
+
+links("answers CONFLICT when a bridge name is held by another kind of link", async () => {
+  await root.links.addVethPair(name("cv"), name("cp"), { mtu: 1500 });
+  await rejects(root.links.addBridge(name("cv"), { mtu: 1500 }), "CONFLICT");
+  await root.links.delete(name("cv"));
+});
+
+links("creates a veth pair with its host end on a bridge, up, and both ends at the MTU, in one call", async () => {
+  await root.links.addBridge(name("br2"), { mtu: 1400, up: true });
+  await root.links.addVethPair(name("v1"), name("p1"), {
+    mtu: 1400,
+    master: name("br2"),
+    up: true,
+    peerMacAddress: "02:42:0a:00:00:09",
+  });
+  const host = await root.links.get(name("v1"));
+  const peer = await root.links.get(name("p1"));
+  assert.equal(
+    host && {
+      kind: host.kind,
+      master: host.master,
+      up: host.up,
+      mtu: host.mtu,
+      peer: host.kind === "veth" ? host.peer : "",
+    },
+    { kind: "veth", master: name("br2"), up: true, mtu: 1400, peer: name("p1") },
+  );
+  assert.is(peer?.mtu, 1400);
+  assert.is(peer?.macAddress, "02:42:0a:00:00:09");
+  assert.not.ok(peer?.up);
+});
+
+links("treats a replayed veth pair as success and a name held by a bridge as CONFLICT", async () => {
+  await root.links.addVethPair(name("v1"), name("p1"), { mtu: 1400, master: name("br2"), up: true });
+  await rejects(root.links.addVethPair(name("br2"), name("px"), { mtu: 1400 }), "CONFLICT");
+});
+
+links("answers NOT_FOUND for a missing bridge and a missing link", async () => {
+  await rejects(root.links.addVethPair(name("v9"), name("p9"), { mtu: 1500, master: name("nobr") }), "NOT_FOUND");
+  assert.is(await root.links.get(name("v9")), undefined);
+  await rejects(root.links.setUp(name("none")), "NOT_FOUND");
+  await rejects(root.addresses.add(name("none"), "10.1.2.3/24"), "NOT_FOUND");
+});
+
+links("refuses bad names before asking the kernel", async () => {
+  await rejects(root.links.addBridge("a-name-that-is-too-long", { mtu: 1500 }), "INVALID_ARGUMENT");
+  await rejects(root.links.addBridge("bad/name", { mtu: 1500 }), "INVALID_ARGUMENT");
+});
+
+links("fails with UNAVAILABLE, sending nothing, when the signal is already aborted", async () => {
+  const controller = new AbortController();
+  controller.abort();
+  await rejects(root.links.addBridge(name("br3"), { mtu: 1500 }, controller.signal), "UNAVAILABLE");
+  assert.is(await root.links.get(name("br3")), undefined);
+});
+
+links("creates the peer directly inside another namespace", async () => {
+  const path = await makeNamespace("peer");
+  await root.links.addVethPair(name("v2"), name("p2"), { mtu: 1500, peerNamespace: path });
+  assert.is(await root.links.get(name("p2")), undefined);
+  const inside = await inNamespaceDo(path, (ns) => ns.links.get(name("p2")));
+  assert.is(inside?.kind, "veth");
+});
+
+links("moves a link into a namespace renamed, with its MAC and MTU, in one request", async () => {
+  const path = await makeNamespace("move");
+  await root.links.addVethPair(name("v3"), name("p3"), { mtu: 1500 });
+  await root.links.moveToNamespace(name("p3"), path, undefined, {
+    newName: "eth0",
+    macAddress: "02:00:00:00:00:33",
+    mtu: 1300,
+  });
+  assert.is(await root.links.get(name("p3")), undefined);
+  const moved = await inNamespaceDo(path, (ns) => ns.links.get("eth0"));
+  assert.equal(moved && [moved.macAddress, moved.mtu], ["02:00:00:00:00:33", 1300]);
+});
+
+links("adds v4 and v6 addresses idempotently, lists and removes them", async () => {
+  await root.links.addBridge(name("br4"), { mtu: 1500, up: true });
+  for (const cidr of ["10.91.0.1/24", "10.91.0.1/24", "fd91::1/64", "fd91::1/64"])
+    await root.addresses.add(name("br4"), cidr);
+  const listed = await root.addresses.list(name("br4"));
+  assert.ok(listed.includes("10.91.0.1/24") && listed.includes("fd91::1/64"), listed.join());
+  await root.addresses.remove(name("br4"), "10.91.0.1/24");
+  await root.addresses.remove(name("br4"), "10.91.0.1/24");
+  assert.not.ok((await root.addresses.list(name("br4"))).includes("10.91.0.1/24"));
+  assert.equal(await root.addresses.list(name("gone")), []);
+});
+
+links("adds, lists and removes routes, both families, idempotently", async () => {
+  await root.addresses.add(name("br4"), "10.91.0.1/24");
+  const v4 = { destination: "10.92.0.0/16", gateway: "10.91.0.254" };
+  const v6 = { destination: "fd92::/64", gateway: "fd91::fe" };
+  await root.routes.add(v4);
+  await root.routes.add(v4);
+  await root.routes.add(v6);
+  const listed = await root.routes.list();
+  assert.ok(
+    listed.some((r) => r.destination === "10.92.0.0/16" && r.gateway === "10.91.0.254" && r.link === name("br4")),
+  );
+  assert.ok(listed.some((r) => r.destination === "fd92::/64" && r.gateway === "fd91::fe"));
+  await root.routes.remove(v4);
+  await root.routes.remove(v4);
+  await root.routes.remove(v6);
+  assert.not.ok((await root.routes.list()).some((r) => r.destination === "10.92.0.0/16"));
+});
+
+links("creates vxlan and macvlan links with their parameters", async () => {
+  await root.links.addBridge(name("br5"), { mtu: 1500, up: true });
+  const vxlan = await root.links.addVxlan(name("vx"), { vni: 4242, port: 4789, mtu: 1450 });
+  assert.equal(vxlan.kind === "vxlan" && [vxlan.vni, vxlan.port, vxlan.mtu], [4242, 4789, 1450]);
+  const macvlan = await root.links.addMacvlan(name("mv"), { parent: name("br5"), mode: "bridge", mtu: 1500 });
+  assert.equal(macvlan.kind === "macvlan" && macvlan.parent, name("br5"));
+});
+
+links("attaches an endpoint like Docker's SetKey, and the namespace pings its gateway", async () => {
+  await root.links.addBridge(name("br6"), { mtu: 1500, up: true });
+  await root.addresses.add(name("br6"), "10.93.0.1/24");
+  const container = await makeContainer(root, "c1", name("br6"), "10.93.0.2/24", "10.93.0.1");
+  assert.ok(await ping(container, "10.93.0.1"));
+  const routes = (await sh(`ip netns exec ${container} ip route`)).stdout;
+  assert.match(routes, /default via 10\.93\.0\.1 dev eth0/);
+});
+
+links("undoes the move when attaching fails midway", async () => {
+  const path = await makeNamespace("undo");
+  await root.links.addVethPair(name("v7"), name("p7"), { mtu: 1500 });
+  let failed: unknown;
+  try {
+    // A gateway outside every subnet of the interface: the kernel refuses the default route (ENETUNREACH).
+    await attachToNamespace(root.links, path, { link: name("p7"), addresses: ["10.94.0.2/24"], gateway: "10.200.0.1" });
+  } catch (error) {
+    failed = error;
+  }
+  assert.ok(isTsnetError(failed), String(failed));
+  assert.is(await inNamespaceDo(path, (ns) => ns.links.get("eth0")), undefined);
+  assert.is(await root.links.get(name("v7")), undefined);
+});
+
+links("the reaper deletes queued veth pairs in batches and drains", async () => {
+  const names = Array.from({ length: 30 }, (_, i) => name(`r${i}`));
+  for (const host of names) await root.links.addVethPair(host, `${host}p`, { mtu: 1500 });
+  const reaper = createLinkReaper(root.links);
+  const started = performance.now();
+  for (const host of names) reaper.enqueue(host);
+  const enqueueMs = performance.now() - started;
+  await reaper.drain();
+  const left = (await root.links.list()).filter((link) => link.name.startsWith(name("r")));
+  assert.equal(left, []);
+  assert.ok(enqueueMs < 5, `enqueue took ${enqueueMs} ms`);
+});
+
+links.run();
