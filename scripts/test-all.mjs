@@ -52,12 +52,15 @@ export function parseUvu(output) {
   );
   // A file that throws on import prints its stack and no block: name the first test file in that stack.
   const loadError = /([\w./@-]+\.test\.[cm]?[jt]s)/.exec(clean)?.[1];
+  // scripts/uvu-each.mjs runs one uvu per file and names each file whose run printed no block.
+  const unrun = [...clean.matchAll(/^\[uvu-each\] FAILED TO RUN: (\S+)/gm)].map((match) => String(match[1]));
+  for (const file of unrun) failures.push(`${file} did not run (failed to load?)`);
   return {
     failures,
     loadError,
     blocks: blocks.length,
     passed: blocks.reduce((sum, block) => sum + block.passed, 0),
-    failed: blocks.reduce((sum, block) => sum + Math.max(0, block.total - block.passed), 0),
+    failed: blocks.reduce((sum, block) => sum + Math.max(0, block.total - block.passed), 0) + unrun.length,
     skipped: blocks.reduce((sum, block) => sum + block.skipped, 0),
   };
 }
