@@ -1,1 +1,120 @@
-export {};
+/**
+ * Test helpers: a bridge driver over the in-memory kernel, firewall and store, and request builders with
+ * Docker's shapes. For this package's tests and for the server's.
+ */
+import { randomBytes } from "node:crypto";
+import { MemoryFirewall, MemoryHost, type MemoryNamespace } from "@tsnet/kernel/testing";
+import type {
+  CallContext,
+  CreateEndpointRequest,
+  CreateNetworkRequest,
+  EndpointInterface,
+  EndpointOptions,
+  IpamData,
+  PortBinding,
+  TransportPort,
+} from "@tsnet/protocol";
+import { MemoryStore } from "@tsnet/store/testing";
+import { type BridgeDriver, type BridgeDriverOptions, createBridgeDriver } from "./driver.js";
+
+/** A bridge driver wired to fakes, with the fakes exposed for assertions. */
+export interface MemoryBridge {
+  driver: BridgeDriver;
+  host: MemoryHost;
+  namespace: MemoryNamespace;
+  firewall: MemoryFirewall;
+  store: MemoryStore;
+}
+
+/**
+ * Creates a bridge driver over a fresh MemoryHost, MemoryFirewall and MemoryStore (unless given). Host ports
+ * count as free (no bind test) unless `hostPorts.probe` says otherwise.
+ */
+export async function createMemoryBridge(
+  options: Partial<BridgeDriverOptions> & { host?: MemoryHost } = {},
+): Promise<MemoryBridge> {
+  const host = options.host ?? new MemoryHost();
+  const firewall = (options.firewall as MemoryFirewall | undefined) ?? new MemoryFirewall();
+  const store = (options.store as MemoryStore | undefined) ?? new MemoryStore();
+  const driver = await createBridgeDriver({
+    ...options,
+    namespace: options.namespace ?? host.root,
+    firewall,
+    store,
+    hostPorts: { probe: async () => true, ...options.hostPorts },
+  });
+  return { driver, host, namespace: host.root, firewall, store };
+}
+
+/** A random 64-hex Docker ID. */
+export function randomId(): string {
+  return randomBytes(32).toString("hex");
+}
+
+/** A call context with a 10 s deadline. */
+export function callContext(): CallContext {
+  return { signal: AbortSignal.timeout(10_000) };
+}
+
+export interface NetworkRequestOptions {
+  id?: string;
+  generic?: Record<string, string>;
+  internal?: boolean;
+  enableIpv6?: boolean;
+  ipv4Data?: IpamData[];
+  ipv6Data?: IpamData[];
+}
+
+/** A CreateNetwork request as Docker sends it; default subnet 10.99.0.0/24 with gateway 10.99.0.1/24. */
+export function networkRequest(options: NetworkRequestOptions = {}): CreateNetworkRequest {
+  const ipv6Data = options.ipv6Data ?? [];
+  const generic = options.generic ?? {};
+  const internal = options.internal ?? false;
+  const enableIpv6 = options.enableIpv6 ?? ipv6Data.length > 0;
+  return {
+    NetworkID: options.id ?? randomId(),
+    Options: {
+      enableIpv6,
+      internal,
+      generic,
+      raw: {
+        "com.docker.network.enable_ipv6": enableIpv6,
+        "com.docker.network.generic": generic,
+        ...(internal ? { "com.docker.network.internal": true } : {}),
+      },
+    },
+    IPv4Data: options.ipv4Data ?? [
+      { AddressSpace: "LocalDefault", Pool: "10.99.0.0/24", Gateway: "10.99.0.1/24", AuxAddresses: {} },
+    ],
+    IPv6Data: ipv6Data,
+  };
+}
+
+/** Endpoint/sandbox options with the given port labels. */
+export function endpointOptions(portBindings: PortBinding[] = [], exposedPorts: TransportPort[] = []): EndpointOptions {
+  return {
+    portBindings,
+    exposedPorts,
+    driverOptions: {},
+    raw: { "com.docker.network.portmap": portBindings, "com.docker.network.endpoint.exposedports": exposedPorts },
+  };
+}
+
+/** A CreateEndpoint request; default address 10.99.0.2/24, no IPv6, no MAC (the driver picks one). */
+export function endpointRequest(
+  networkId: string,
+  iface: Partial<EndpointInterface> = {},
+  options: { id?: string; endpointOptions?: EndpointOptions } = {},
+): CreateEndpointRequest {
+  return {
+    NetworkID: networkId,
+    EndpointID: options.id ?? randomId(),
+    Interface: { Address: "10.99.0.2/24", AddressIPv6: "", MacAddress: "", ...iface },
+    Options: options.endpointOptions ?? endpointOptions(),
+  };
+}
+
+/** A `-p` binding: `{ Proto: 6, Port, HostPort, HostPortEnd: HostPort, HostIP: "", IP: "" }` with overrides. */
+export function portBinding(port: number, hostPort: number, overrides: Partial<PortBinding> = {}): PortBinding {
+  return { Proto: 6, IP: "", Port: port, HostIP: "", HostPort: hostPort, HostPortEnd: hostPort, ...overrides };
+}

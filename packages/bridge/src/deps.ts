@@ -1,0 +1,37 @@
+import type { Namespace } from "@tsnet/kernel";
+import type { Logger } from "@tsnet/protocol";
+import type { Store } from "@tsnet/store";
+import type { FirewallNetworkBase, FirewallState } from "./firewall-state.js";
+import { parseCidr } from "./ip.js";
+import type { PortAllocator } from "./ports.js";
+import type { Reaping } from "./reaping.js";
+import type { NetworkRecord } from "./records.js";
+
+/** What every driver call works with. */
+export interface BridgeDeps {
+  namespace: Namespace;
+  firewall: FirewallState;
+  store: Store;
+  log: Logger;
+  reaper: Reaping;
+  ports: PortAllocator;
+  defaultMtu: number;
+  /** Bridge name → NetworkID, held from the start of CreateNetwork so two networks never share a bridge. */
+  bridges: Map<string, string>;
+}
+
+/** A network's firewall entry: isolation, ICC and NAT come from its configuration. */
+export function firewallNetwork(record: NetworkRecord): FirewallNetworkBase {
+  const subnets = [...record.ipv4, ...record.ipv6].map((subnet) => {
+    const pool = parseCidr(subnet.pool);
+    return pool === undefined ? subnet.pool : `${pool.address}/${pool.prefix}`;
+  });
+  return {
+    id: record.id,
+    bridge: record.bridge,
+    subnets,
+    internal: record.internal,
+    masquerade: record.masquerade && !record.internal,
+    icc: record.icc,
+  };
+}

@@ -1,0 +1,162 @@
+/** createBridgeDriver: the NetworkDriver object, with per-endpoint and per-network serialisation. */
+import { createLinkReaper, type Firewall, type LinkReaper, type Namespace } from "@tsnet/kernel";
+import type {
+  CallContext,
+  CapabilitiesResponse,
+  CreateEndpointRequest,
+  CreateEndpointResponse,
+  CreateNetworkRequest,
+  DeleteEndpointRequest,
+  DeleteNetworkRequest,
+  EndpointOperInfoRequest,
+  EndpointOperInfoResponse,
+  JoinRequest,
+  JoinResponse,
+  LeaveRequest,
+  Logger,
+  NetworkDriver,
+  ProgramExternalConnectivityRequest,
+  RevokeExternalConnectivityRequest,
+} from "@tsnet/protocol";
+import { silentLogger, TsnetError } from "@tsnet/protocol";
+import type { Store } from "@tsnet/store";
+import { programExternalConnectivity, revokeExternalConnectivity } from "./connectivity.js";
+import type { BridgeDeps } from "./deps.js";
+import { createEndpoint, deleteEndpoint, endpointOperInfo, join } from "./endpoints.js";
+import { FirewallState } from "./firewall-state.js";
+import { KeyedLock } from "./keyed-lock.js";
+import { createNetwork, deleteNetwork } from "./networks.js";
+import { MAX_MTU, MIN_MTU } from "./options.js";
+import { type HostPortsOptions, PortAllocator } from "./ports.js";
+import { createReaping } from "./reaping.js";
+import { type ReconcileSummary, reconcile } from "./reconcile.js";
+
+export interface BridgeDriverOptions {
+  /** The host network namespace the bridges live in (links, addresses, routes). The caller keeps ownership. */
+  namespace: Namespace;
+  firewall: Firewall;
+  /** Shared state; the driver keeps its records under `bridge/`. The caller keeps ownership. */
+  store: Store;
+  logger?: Logger;
+  /** Background link deleter (the kernel package's batched reaper); default: one over `namespace.links`. */
+  reaper?: LinkReaper;
+  /** Ephemeral range and host-port test for published ports. */
+  hostPorts?: HostPortsOptions;
+  /** MTU when the network sets none (Docker's daemon default: 1500). */
+  defaultMtu?: number;
+  /** Reconcile the kernel with the store before returning (default true). */
+  reconcile?: boolean;
+  /** Deadline of one firewall apply, ms (default 10 000). */
+  firewallTimeoutMs?: number;
+}
+
+/** The bridge NetworkDriver plus its life cycle. */
+export interface BridgeDriver extends NetworkDriver {
+  programExternalConnectivity(request: ProgramExternalConnectivityRequest, context: CallContext): Promise<void>;
+  revokeExternalConnectivity(request: RevokeExternalConnectivityRequest, context: CallContext): Promise<void>;
+  /** Makes the kernel match the store (see {@link ReconcileSummary}); run while no calls are in flight. */
+  reconcile(signal?: AbortSignal): Promise<ReconcileSummary>;
+  /** The last reconcile's summary, if any. */
+  readonly lastReconcile: ReconcileSummary | undefined;
+  /** Resolves when no call, background deletion or firewall apply is in flight. */
+  drain(): Promise<void>;
+  /** Refuses new calls (UNAVAILABLE), then drains. Does not close the namespace, firewall or store. */
+  close(): Promise<void>;
+}
+
+const CAPABILITIES: CapabilitiesResponse = { Scope: "local", ConnectivityScope: "local" };
+
+/**
+ * Creates the bridge driver over a kernel namespace, a firewall and a store, and (unless told not to)
+ * reconciles the kernel with the store first.
+ *
+ * @throws INVALID_ARGUMENT for a bad `defaultMtu` or `hostPorts`
+ * @example
+ * const driver = await createBridgeDriver({ namespace, firewall, store });
+ * await driver.createNetwork(request, { signal: AbortSignal.timeout(10_000) });
+ */
+export async function createBridgeDriver(options: BridgeDriverOptions): Promise<BridgeDriver> {
+  const log = (options.logger ?? silentLogger).child({ driver: "bridge" });
+  const defaultMtu = options.defaultMtu ?? 1500;
+  if (!(Number.isInteger(defaultMtu) && defaultMtu >= MIN_MTU && defaultMtu <= MAX_MTU)) {
+    throw new TsnetError(
+      "INVALID_ARGUMENT",
+      `defaultMtu ${defaultMtu} is not an integer from ${MIN_MTU} to ${MAX_MTU}`,
+    );
+  }
+  const deps: BridgeDeps = {
+    namespace: options.namespace,
+    firewall: new FirewallState(options.firewall, options.firewallTimeoutMs ?? 10_000),
+    store: options.store,
+    log,
+    reaper: createReaping(
+      options.reaper ?? createLinkReaper(options.namespace.links, { logger: log }),
+      options.namespace.links,
+      log,
+    ),
+    ports: new PortAllocator(options.hostPorts),
+    defaultMtu,
+    bridges: new Map(),
+  };
+  const locks = new KeyedLock();
+  let active = 0;
+  let idle: Array<() => void> = [];
+  let closed = false;
+  let lastReconcile: ReconcileSummary | undefined;
+
+  async function guarded<T>(key: string | undefined, work: () => Promise<T>): Promise<T> {
+    if (closed) throw new TsnetError("UNAVAILABLE", "bridge driver is closed");
+    active++;
+    try {
+      return key === undefined ? await work() : await locks.run(key, work);
+    } finally {
+      active--;
+      if (active === 0) {
+        const waiters = idle;
+        idle = [];
+        for (const resolve of waiters) resolve();
+      }
+    }
+  }
+  const endpointLock = (request: { EndpointID: string }) => `endpoint/${request.EndpointID}`;
+  const networkLock = (request: { NetworkID: string }) => `network/${request.NetworkID}`;
+
+  const driver: BridgeDriver = {
+    getCapabilities: () => CAPABILITIES,
+    createNetwork: (request: CreateNetworkRequest, context: CallContext) =>
+      guarded(networkLock(request), () => createNetwork(deps, request, context.signal)),
+    deleteNetwork: (request: DeleteNetworkRequest, context: CallContext) =>
+      guarded(networkLock(request), () => deleteNetwork(deps, request, context.signal)),
+    createEndpoint: (request: CreateEndpointRequest, context: CallContext): Promise<CreateEndpointResponse> =>
+      guarded(endpointLock(request), () => createEndpoint(deps, request, context.signal)),
+    deleteEndpoint: (request: DeleteEndpointRequest, context: CallContext) =>
+      guarded(endpointLock(request), () => deleteEndpoint(deps, request, context.signal)),
+    endpointOperInfo: async (request: EndpointOperInfoRequest): Promise<EndpointOperInfoResponse> =>
+      endpointOperInfo(deps, request),
+    join: (request: JoinRequest): Promise<JoinResponse> =>
+      guarded(endpointLock(request), async () => join(deps, request)),
+    leave: (request: LeaveRequest): Promise<void> => guarded(endpointLock(request), async () => {}),
+    programExternalConnectivity: (request: ProgramExternalConnectivityRequest, context: CallContext) =>
+      guarded(endpointLock(request), () => programExternalConnectivity(deps, request, context.signal)),
+    revokeExternalConnectivity: (request: RevokeExternalConnectivityRequest, context: CallContext) =>
+      guarded(endpointLock(request), () => revokeExternalConnectivity(deps, request, context.signal)),
+    async reconcile(signal?: AbortSignal) {
+      lastReconcile = await guarded(undefined, () => reconcile(deps, signal ?? AbortSignal.timeout(60_000)));
+      return lastReconcile;
+    },
+    get lastReconcile() {
+      return lastReconcile;
+    },
+    async drain() {
+      if (active > 0) await new Promise<void>((resolve) => idle.push(resolve));
+      await deps.firewall.idle();
+      await deps.reaper.drain();
+    },
+    async close() {
+      closed = true;
+      await driver.drain();
+    },
+  };
+  if (options.reconcile !== false) await driver.reconcile();
+  return driver;
+}

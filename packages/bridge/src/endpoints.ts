@@ -1,0 +1,219 @@
+/** CreateEndpoint, Join, Leave, DeleteEndpoint and EndpointOperInfo: one veth pair per endpoint. */
+import type {
+  CreateEndpointRequest,
+  CreateEndpointResponse,
+  EndpointOperInfoResponse,
+  EndpointRequest,
+  JoinRequest,
+  JoinResponse,
+} from "@tsnet/protocol";
+import { isTsnetError, TsnetError } from "@tsnet/protocol";
+import type { BridgeDeps } from "./deps.js";
+import { parseCidr } from "./ip.js";
+import { isMacAddress, macFromIpv4, randomMac } from "./mac.js";
+import { hostVethName, peerVethName } from "./names.js";
+import { subnetOf } from "./options.js";
+import {
+  cleanupSignal,
+  type EndpointRecord,
+  endpointKey,
+  type NetworkRecord,
+  networkKey,
+  shortId,
+  Undo,
+} from "./records.js";
+
+const MAC_ADDRESS_LABEL = "com.docker.network.endpoint.macaddress";
+const PORT_MAP_LABEL = "com.docker.network.portmap";
+const EXPOSED_PORTS_LABEL = "com.docker.network.endpoint.exposedports";
+
+function responseOf(endpoint: EndpointRecord): CreateEndpointResponse {
+  // Docker fails CreateEndpoint when the reply sets a field it sent non-empty, even to the same value (pitfall 3).
+  return endpoint.generatedMac ? { Interface: { MacAddress: endpoint.macAddress } } : {};
+}
+
+/** Reads the network record, or NOT_FOUND naming the call. */
+export function requireNetwork(deps: BridgeDeps, call: string, networkId: string): NetworkRecord {
+  const network = deps.store.get<NetworkRecord>(networkKey(networkId));
+  if (network === undefined) throw new TsnetError("NOT_FOUND", `${call}: network ${shortId(networkId)} not found`);
+  return network;
+}
+
+/** Reads the endpoint record, or NOT_FOUND naming the call. */
+export function requireEndpoint(deps: BridgeDeps, call: string, request: EndpointRequest): EndpointRecord {
+  const endpoint = deps.store.get<EndpointRecord>(endpointKey(request.NetworkID, request.EndpointID));
+  if (endpoint === undefined) {
+    throw new TsnetError(
+      "NOT_FOUND",
+      `${call}: endpoint ${shortId(request.EndpointID)} not found on network ${shortId(request.NetworkID)}`,
+    );
+  }
+  return endpoint;
+}
+
+function checkInterface(request: CreateEndpointRequest): void {
+  const { Address, AddressIPv6, MacAddress } = request.Interface;
+  if (Address !== "" && parseCidr(Address)?.family !== 4) {
+    throw new TsnetError(
+      "INVALID_ARGUMENT",
+      `CreateEndpoint: Interface.Address ${JSON.stringify(Address)} is not an IPv4 CIDR`,
+    );
+  }
+  if (AddressIPv6 !== "" && parseCidr(AddressIPv6)?.family !== 6) {
+    throw new TsnetError(
+      "INVALID_ARGUMENT",
+      `CreateEndpoint: Interface.AddressIPv6 ${JSON.stringify(AddressIPv6)} is not an IPv6 CIDR`,
+    );
+  }
+  if (MacAddress !== "" && !isMacAddress(MacAddress)) {
+    throw new TsnetError(
+      "INVALID_ARGUMENT",
+      `CreateEndpoint: Interface.MacAddress ${JSON.stringify(MacAddress)} is not a MAC address`,
+    );
+  }
+}
+
+/**
+ * Creates the endpoint's veth pair with the network's MTU on both ends and the MAC on the container end,
+ * puts the host end on the bridge and up, then records it. The MAC is Docker's (from the request) or, when
+ * Docker sent none, derived from the IPv4 address as Docker's bridge does, and only then part of the reply.
+ * @throws NOT_FOUND for an unknown network; INVALID_ARGUMENT for a malformed Interface
+ */
+export async function createEndpoint(
+  deps: BridgeDeps,
+  request: CreateEndpointRequest,
+  signal: AbortSignal,
+): Promise<CreateEndpointResponse> {
+  const key = endpointKey(request.NetworkID, request.EndpointID);
+  const known = deps.store.get<EndpointRecord>(key);
+  if (known !== undefined) return responseOf(known);
+  const network = requireNetwork(deps, "CreateEndpoint", request.NetworkID);
+  checkInterface(request);
+  const log = deps.log.child({ networkId: shortId(request.NetworkID), endpointId: shortId(request.EndpointID) });
+  const { Address, AddressIPv6, MacAddress } = request.Interface;
+  const generatedMac = MacAddress === "";
+  const macAddress = generatedMac
+    ? Address === ""
+      ? randomMac()
+      : macFromIpv4(Address.split("/")[0] as string)
+    : MacAddress.toLowerCase();
+  const hostVeth = hostVethName(request.EndpointID);
+  const peerVeth = peerVethName(request.EndpointID);
+  const links = deps.namespace.links;
+  const undo = new Undo();
+  try {
+    await deps.reaper.settle(hostVeth);
+    // One RTM_NEWLINK: both ends with the MTU, the container end with its MAC, the host end on the bridge and up.
+    const options = { mtu: network.mtu, peerMacAddress: macAddress, master: network.bridge, up: true };
+    try {
+      await links.addVethPair(hostVeth, peerVeth, options, signal);
+    } catch (error) {
+      if (!isTsnetError(error) || error.code !== "CONFLICT") throw error;
+      // Names come from the EndpointID, so an existing link is a leftover of a crashed or interrupted call.
+      log.warn({ hostVeth, peerVeth }, "replacing leftover veth");
+      await links.delete(hostVeth, signal);
+      await links.delete(peerVeth, signal);
+      await links.addVethPair(hostVeth, peerVeth, options, signal);
+    }
+    undo.push(() => links.delete(hostVeth, cleanupSignal()));
+    const record: EndpointRecord = {
+      networkId: request.NetworkID,
+      id: request.EndpointID,
+      hostVeth,
+      peerVeth,
+      address: Address,
+      addressIpv6: AddressIPv6,
+      macAddress,
+      generatedMac,
+      exposedPorts: request.Options.exposedPorts.map(({ Proto, Port }) => ({ Proto, Port })),
+      bindings: null,
+      published: [],
+    };
+    await deps.store.transaction((tx) => tx.put(key, record), signal);
+    log.debug({ hostVeth, peerVeth, macAddress }, "endpoint created");
+    return responseOf(record);
+  } catch (error) {
+    await undo.run(log);
+    throw error;
+  }
+}
+
+function plainIp(cidr: string): string {
+  return cidr.split("/")[0] as string;
+}
+
+/**
+ * Answers with the container end as `SrcName` and, unless the network is internal, the gateways of the
+ * endpoint's subnets (on-link, so Docker can install the default route). No kernel work: the sandbox may not
+ * exist yet (protocol.md §3.7), and Docker moves and configures the link itself.
+ * @throws NOT_FOUND for an unknown network or endpoint
+ */
+export function join(deps: BridgeDeps, request: JoinRequest): JoinResponse {
+  const endpoint = requireEndpoint(deps, "Join", request);
+  const network = requireNetwork(deps, "Join", request.NetworkID);
+  const response: JoinResponse = {
+    InterfaceName: { SrcName: endpoint.peerVeth, DstPrefix: network.containerIfacePrefix },
+  };
+  // Docker's bridge gives internal networks no gateway, so containers there get no default route.
+  if (network.internal) return response;
+  const v4 = endpoint.address === "" ? undefined : subnetOf(network.ipv4, endpoint.address);
+  if (v4?.gateway !== undefined) response.Gateway = plainIp(v4.gateway);
+  const v6 = endpoint.addressIpv6 === "" ? undefined : subnetOf(network.ipv6, endpoint.addressIpv6);
+  if (v6?.gateway !== undefined) response.GatewayIPv6 = plainIp(v6.gateway);
+  return response;
+}
+
+/**
+ * Forgets the endpoint and queues its veth for deletion (one end takes the other with it, wherever Docker
+ * moved it), then answers at once. Never throws: unknown ids succeed and a leftover veth by the derived name
+ * is removed (Docker's crash cleanup, protocol.md §5.2).
+ */
+export async function deleteEndpoint(deps: BridgeDeps, request: EndpointRequest, signal: AbortSignal): Promise<void> {
+  const key = endpointKey(request.NetworkID, request.EndpointID);
+  const endpoint = deps.store.get<EndpointRecord>(key);
+  if (endpoint === undefined) {
+    await deps.reaper.reap(hostVethName(request.EndpointID));
+    return;
+  }
+  const log = deps.log.child({ networkId: shortId(request.NetworkID), endpointId: shortId(request.EndpointID) });
+  try {
+    await deps.store.transaction((tx) => tx.delete(key), signal);
+  } catch (error) {
+    log.error({ err: error }, "cannot delete endpoint record; removing its veth anyway");
+  }
+  deps.ports.release(endpoint.id);
+  if (deps.firewall.getPublishes(endpoint.networkId, endpoint.id).length > 0) {
+    // Only when Docker skipped Revoke (crash cleanup): the usual path has no firewall work here.
+    deps.firewall.setPublishes(endpoint.networkId, endpoint.id, []);
+    await deps.firewall.sync().catch((error: unknown) => log.warn({ err: error }, "firewall update failed"));
+  }
+  await deps.reaper.reap(endpoint.hostVeth);
+  log.debug({ hostVeth: endpoint.hostVeth }, "endpoint deleted");
+}
+
+/**
+ * What `docker inspect` can show of the endpoint: its MAC, its host veth, and the published ports with the
+ * host ports actually chosen. Cheap: one store read. Unknown endpoints answer `{}` (Docker ignores errors here).
+ */
+export function endpointOperInfo(deps: BridgeDeps, request: EndpointRequest): EndpointOperInfoResponse {
+  const endpoint = deps.store.get<EndpointRecord>(endpointKey(request.NetworkID, request.EndpointID));
+  if (endpoint === undefined) return { Value: {} };
+  const value: Record<string, unknown> = {
+    [MAC_ADDRESS_LABEL]: endpoint.macAddress,
+    "tsnet.bridge.host_veth": endpoint.hostVeth,
+  };
+  if (endpoint.exposedPorts.length > 0) value[EXPOSED_PORTS_LABEL] = endpoint.exposedPorts;
+  if (endpoint.published.length > 0) {
+    const ip = endpoint.address === "" ? "" : plainIp(endpoint.address);
+    const protos = { tcp: 6, udp: 17, sctp: 132 } as const;
+    value[PORT_MAP_LABEL] = endpoint.published.map((port) => ({
+      Proto: protos[port.proto],
+      IP: ip,
+      Port: port.containerPort,
+      HostIP: port.hostIp,
+      HostPort: port.hostPort,
+      HostPortEnd: port.hostPort,
+    }));
+  }
+  return { Value: value };
+}

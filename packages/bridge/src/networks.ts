@@ -1,0 +1,166 @@
+/** CreateNetwork and DeleteNetwork: the bridge, its gateway addresses and its firewall entry. */
+import type { CreateNetworkRequest, DeleteNetworkRequest } from "@tsnet/protocol";
+import { TsnetError } from "@tsnet/protocol";
+import { type BridgeDeps, firewallNetwork } from "./deps.js";
+import { parseCidr } from "./ip.js";
+import { bridgeName, isOwnLinkName } from "./names.js";
+import { BRIDGE_NAME_OPTION, type NetworkConfig, parseNetworkConfig } from "./options.js";
+import {
+  cleanupSignal,
+  type EndpointRecord,
+  endpointPrefix,
+  type NetworkRecord,
+  networkKey,
+  shortId,
+  Undo,
+} from "./records.js";
+
+function normalizeCidr(text: string): string {
+  const cidr = parseCidr(text);
+  return cidr === undefined ? text : `${cidr.address}/${cidr.prefix}`;
+}
+
+/** JSON with object keys sorted at every level, so equal values compare equal whatever the store did to key order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function sameConfig(record: NetworkRecord, config: NetworkConfig): boolean {
+  const { id: _id, ownsBridge: _owns, addedAddresses: _added, ...stored } = record;
+  return canonical(stored) === canonical(config);
+}
+
+function bridgeWhat(config: NetworkConfig): string {
+  return config.namedByUser ? `option ${BRIDGE_NAME_OPTION} "${config.bridge}"` : `bridge "${config.bridge}"`;
+}
+
+/**
+ * Creates (or adopts, when the user named an existing bridge, as Docker does) the bridge, sets its MTU,
+ * gateway addresses and up state, adds its firewall entry, then records it. A replay with the same options
+ * succeeds without work. On any failure every step is undone in reverse.
+ * @throws INVALID_ARGUMENT for a bad option; CONFLICT when the bridge name is taken or the id exists with other options
+ */
+export async function createNetwork(
+  deps: BridgeDeps,
+  request: CreateNetworkRequest,
+  signal: AbortSignal,
+): Promise<void> {
+  const id = request.NetworkID;
+  const log = deps.log.child({ networkId: shortId(id) });
+  const config = parseNetworkConfig(request, deps.defaultMtu, log);
+  const known = deps.store.get<NetworkRecord>(networkKey(id));
+  if (known !== undefined) {
+    if (sameConfig(known, config)) return;
+    throw new TsnetError("CONFLICT", `CreateNetwork: network ${shortId(id)} already exists with other options`);
+  }
+  const holder = deps.bridges.get(config.bridge);
+  if (holder !== undefined && holder !== id) {
+    throw new TsnetError("CONFLICT", `${bridgeWhat(config)} is already used by network ${shortId(holder)}`);
+  }
+  deps.bridges.set(config.bridge, id);
+  const undo = new Undo();
+  undo.push(() => deps.bridges.delete(config.bridge));
+  const { links, addresses } = deps.namespace;
+  try {
+    await deps.reaper.settle(config.bridge);
+    const existing = await links.get(config.bridge, signal);
+    if (existing !== undefined && existing.kind !== "bridge") {
+      throw new TsnetError("CONFLICT", `${bridgeWhat(config)}: a ${existing.kind} link of that name exists`);
+    }
+    const ownsBridge = existing === undefined || isOwnLinkName(config.bridge);
+    if (existing === undefined) {
+      await links.addBridge(config.bridge, { mtu: config.mtu }, signal);
+      undo.push(() => links.delete(config.bridge, cleanupSignal()));
+    } else if (existing.mtu !== config.mtu) {
+      await links.setMtu(config.bridge, config.mtu, signal);
+      undo.push(() => links.setMtu(config.bridge, existing.mtu, cleanupSignal()));
+    }
+    const present = new Set(
+      existing === undefined ? [] : (await addresses.list(config.bridge, signal)).map(normalizeCidr),
+    );
+    const addedAddresses: string[] = [];
+    for (const subnet of [...config.ipv4, ...config.ipv6]) {
+      if (subnet.gateway === undefined || present.has(normalizeCidr(subnet.gateway))) continue;
+      await addresses.add(config.bridge, subnet.gateway, signal);
+      addedAddresses.push(subnet.gateway);
+      const gateway = subnet.gateway;
+      undo.push(() => addresses.remove(config.bridge, gateway, cleanupSignal()));
+    }
+    await links.setUp(config.bridge, signal);
+    const record: NetworkRecord = { ...config, id, ownsBridge, addedAddresses: ownsBridge ? [] : addedAddresses };
+    deps.firewall.setNetwork(firewallNetwork(record));
+    undo.push(() => {
+      deps.firewall.deleteNetwork(id);
+      return deps.firewall.sync();
+    });
+    await deps.firewall.sync();
+    await deps.store.transaction((tx) => tx.put(networkKey(id), record), signal);
+    log.info(
+      { bridge: config.bridge, mtu: config.mtu, internal: config.internal, adopted: !ownsBridge },
+      "network created",
+    );
+  } catch (error) {
+    await undo.run(log);
+    throw error;
+  }
+}
+
+/**
+ * Removes a network: its record first, then its firewall entry, its endpoints' veths (should Docker force
+ * the delete with endpoints left) and its bridge, in the background. Best-effort: never throws, unknown ids
+ * succeed (protocol.md pitfalls 10–11).
+ */
+export async function deleteNetwork(
+  deps: BridgeDeps,
+  request: DeleteNetworkRequest,
+  signal: AbortSignal,
+): Promise<void> {
+  const id = request.NetworkID;
+  const log = deps.log.child({ networkId: shortId(id) });
+  const record = deps.store.get<NetworkRecord>(networkKey(id));
+  if (record === undefined) {
+    // A crash between the kernel work and the record of a CreateNetwork leaves a bridge by the generated name.
+    const leftover = bridgeName(id);
+    if (!deps.bridges.has(leftover)) {
+      await deps.namespace.links
+        .delete(leftover, cleanupSignal())
+        .catch((error: unknown) => log.warn({ err: error, bridge: leftover }, "cannot delete leftover bridge"));
+    }
+    return;
+  }
+  const endpoints = deps.store.list<EndpointRecord>(endpointPrefix(id)).map(([, endpoint]) => endpoint);
+  try {
+    await deps.store.transaction((tx) => {
+      tx.delete(networkKey(id));
+      for (const endpoint of endpoints) tx.delete(`${endpointPrefix(id)}${endpoint.id}`);
+    }, signal);
+  } catch (error) {
+    log.error({ err: error }, "cannot delete network record; removing its kernel objects anyway");
+  }
+  deps.firewall.deleteNetwork(id);
+  await deps.firewall.sync().catch((error: unknown) => log.warn({ err: error }, "firewall update failed"));
+  for (const endpoint of endpoints) {
+    deps.ports.release(endpoint.id);
+    await deps.reaper.reap(endpoint.hostVeth);
+  }
+  if (record.ownsBridge) {
+    // Inline, not queued: a user-named bridge may be created again right after, and must not vanish then.
+    await deps.namespace.links
+      .delete(record.bridge, cleanupSignal())
+      .catch((error: unknown) => log.error({ err: error, bridge: record.bridge }, "cannot delete bridge"));
+  } else {
+    for (const address of record.addedAddresses) {
+      await deps.namespace.addresses
+        .remove(record.bridge, address, cleanupSignal())
+        .catch((error: unknown) => log.warn({ err: error, address }, "cannot remove gateway address"));
+    }
+  }
+  if (deps.bridges.get(record.bridge) === id) deps.bridges.delete(record.bridge);
+  log.info({ bridge: record.bridge, endpoints: endpoints.length }, "network deleted");
+}
