@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { endianness } from "node:os";
 
 /** The networks the host already routes; default pools that overlap one are skipped. */
 export interface HostNetworks {
@@ -24,7 +25,7 @@ export class ProcHostNetworks implements HostNetworks {
       readFile(`${this.#root}/net/route`, options).catch(absentAsEmpty),
       readFile(`${this.#root}/net/ipv6_route`, options).catch(absentAsEmpty),
     ]);
-    return [...parseRouteTable(v4), ...parseIpv6RouteTable(v6)];
+    return [...parseRouteTable(v4, endianness() === "LE"), ...parseIpv6RouteTable(v6)];
   }
 }
 

@@ -62,8 +62,9 @@ export class Pool {
     let hi = this.#max + 1n;
     if (spec.subPool !== undefined) {
       const start = spec.subPool.base - spec.network.base;
-      lo = start > lo ? start : lo;
-      hi = start + spec.subPool.size < hi ? start + spec.subPool.size : hi;
+      const end = start + spec.subPool.size;
+      if (start > lo) lo = start;
+      if (end < hi) hi = end;
     }
     if (hi < lo) hi = lo;
     this.#lo = lo;

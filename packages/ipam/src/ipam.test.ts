@@ -1,0 +1,429 @@
+import { isTsnetError, type RequestPoolRequest } from "@tsnet/protocol";
+import { MemoryStore } from "@tsnet/store";
+import { FailingStore } from "@tsnet/store/testing";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { createIpam, type Ipam, type IpamOptions, KEYS } from "./ipam.js";
+import { StaticHostNetworks } from "./testing.js";
+
+const GATEWAY = { RequestAddressType: "com.docker.network.gateway" };
+
+function poolRequest(overrides: Partial<RequestPoolRequest> = {}): RequestPoolRequest {
+  return { AddressSpace: "LocalDefault", Pool: "", SubPool: "", Options: {}, V6: false, ...overrides };
+}
+
+async function rejects(work: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  try {
+    await work;
+  } catch (error) {
+    assert.ok(isTsnetError(error), `not a TsnetError: ${String(error)}`);
+    assert.is(error.code, code, error.message);
+    if (message !== undefined) assert.match(error.message, message);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+async function make(options: Partial<IpamOptions> = {}): Promise<{ ipam: Ipam; store: MemoryStore }> {
+  const store = new MemoryStore();
+  const ipam = await createIpam({ store, hostNetworks: new StaticHostNetworks(), ...options });
+  return { ipam, store };
+}
+
+// ------------------------------------------------------------------------------------------------------------------
+const spaces = suite("Ipam: capabilities and address spaces");
+
+spaces("asks Docker for neither a MAC nor a replay", async () => {
+  const { ipam } = await make();
+  assert.equal(ipam.getCapabilities(), { RequiresMACAddress: false, RequiresRequestReplay: false });
+});
+
+spaces("names Docker's default address spaces, or configured ones", async () => {
+  assert.equal((await make()).ipam.getDefaultAddressSpaces(), {
+    LocalDefaultAddressSpace: "LocalDefault",
+    GlobalDefaultAddressSpace: "GlobalDefault",
+  });
+  const custom = await make({ addressSpaces: { local: "tsnet-local", global: "tsnet-global" } });
+  assert.is(custom.ipam.getDefaultAddressSpaces().LocalDefaultAddressSpace, "tsnet-local");
+});
+
+spaces("lets the same pool exist once in each address space", async () => {
+  const { ipam } = await make();
+  const local = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+  const global = await ipam.requestPool(poolRequest({ AddressSpace: "GlobalDefault", Pool: "10.99.0.0/24" }));
+  assert.is(local.PoolID, "LocalDefault/10.99.0.0/24");
+  assert.is(global.PoolID, "GlobalDefault/10.99.0.0/24");
+});
+
+spaces("refuses an unknown address space", async () => {
+  const { ipam } = await make();
+  await rejects(
+    ipam.requestPool(poolRequest({ AddressSpace: "Nope", Pool: "10.0.0.0/24" })),
+    "INVALID_ARGUMENT",
+    /"Nope"/,
+  );
+});
+
+spaces.run();
+
+// ------------------------------------------------------------------------------------------------------------------
+const defaults = suite("Ipam: default pools");
+
+defaults("hands out Docker's default pools in order: 172.17/16 first", async () => {
+  const { ipam } = await make();
+  const got = [];
+  for (let i = 0; i < 17; i++) got.push((await ipam.requestPool(poolRequest())).Pool);
+  assert.equal(got.slice(0, 3), ["172.17.0.0/16", "172.18.0.0/16", "172.19.0.0/16"]);
+  assert.is(got[14], "172.31.0.0/16");
+  assert.equal(got.slice(15), ["192.168.0.0/20", "192.168.16.0/20"]);
+});
+
+defaults("skips networks the host routes, so the first network gets 172.18 beside docker0", async () => {
+  const { ipam } = await make({ hostNetworks: new StaticHostNetworks(["0.0.0.0/0", "172.17.0.0/16", "10.0.0.0/8"]) });
+  assert.is((await ipam.requestPool(poolRequest())).Pool, "172.18.0.0/16");
+});
+
+defaults("skips a default pool that overlaps an explicitly requested pool", async () => {
+  const { ipam } = await make();
+  await ipam.requestPool(poolRequest({ Pool: "172.17.5.0/24" }));
+  assert.is((await ipam.requestPool(poolRequest())).Pool, "172.18.0.0/16");
+});
+
+defaults("returns a different pool each time the daemon retries after an overlap", async () => {
+  const { ipam } = await make();
+  const seen = new Set<string>();
+  for (let i = 0; i < 5; i++) seen.add((await ipam.requestPool(poolRequest())).PoolID);
+  assert.is(seen.size, 5);
+});
+
+defaults("says EXHAUSTED when every default pool is taken", async () => {
+  const { ipam } = await make({ defaultPools: [{ base: "10.10.0.0/23", size: 24 }] });
+  assert.is((await ipam.requestPool(poolRequest())).Pool, "10.10.0.0/24");
+  assert.is((await ipam.requestPool(poolRequest())).Pool, "10.10.1.0/24");
+  await rejects(ipam.requestPool(poolRequest()), "EXHAUSTED", /no default pool left/);
+});
+
+defaults("takes --default-address-pool style lists, and IPv6 defaults when configured", async () => {
+  const { ipam } = await make({
+    defaultPools: [
+      { base: "10.200.0.0/16", size: 24 },
+      { base: "fd00:ab::/48", size: 64 },
+    ],
+  });
+  assert.is((await ipam.requestPool(poolRequest())).Pool, "10.200.0.0/24");
+  assert.is((await ipam.requestPool(poolRequest({ V6: true }))).Pool, "fd00:ab::/64");
+  assert.is((await ipam.requestPool(poolRequest({ V6: true }))).Pool, "fd00:ab:0:1::/64");
+});
+
+defaults("has no default IPv6 pool, as Docker 20.10", async () => {
+  const { ipam } = await make();
+  await rejects(ipam.requestPool(poolRequest({ V6: true })), "EXHAUSTED", /no default IPv6 pool/);
+});
+
+defaults("uses 10.0.0.0/8 in /24s for the global address space", async () => {
+  const { ipam } = await make();
+  assert.is((await ipam.requestPool(poolRequest({ AddressSpace: "GlobalDefault" }))).Pool, "10.0.0.0/24");
+});
+
+defaults("refuses a malformed default pool list", async () => {
+  await rejects(make({ defaultPools: [{ base: "10.0.0.0/16", size: 8 }] }), "INVALID_ARGUMENT", /size 8/);
+});
+
+defaults("answers UNAVAILABLE when the host routes cannot be read", async () => {
+  const hostNetworks = new StaticHostNetworks();
+  hostNetworks.fail(new Error("EIO"));
+  const { ipam } = await make({ hostNetworks });
+  await rejects(ipam.requestPool(poolRequest()), "UNAVAILABLE", /routes/);
+  assert.equal(ipam.pools(), []);
+});
+
+defaults.run();
+
+// ------------------------------------------------------------------------------------------------------------------
+const explicit = suite("Ipam: explicit pools");
+
+explicit("returns Docker's PoolID shape and no gateway in Data", async () => {
+  const { ipam } = await make();
+  assert.equal(await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" })), {
+    PoolID: "LocalDefault/10.99.0.0/24",
+    Pool: "10.99.0.0/24",
+    Data: {},
+  });
+  assert.is(
+    (await ipam.requestPool(poolRequest({ Pool: "10.98.0.0/24", SubPool: "10.98.0.128/25" }))).PoolID,
+    "LocalDefault/10.98.0.0/24/10.98.0.128/25",
+  );
+});
+
+explicit("refuses an overlapping pool in the same space with CONFLICT naming both CIDRs", async () => {
+  const { ipam } = await make();
+  await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/16" }));
+  await rejects(
+    ipam.requestPool(poolRequest({ Pool: "10.99.3.0/24" })),
+    "CONFLICT",
+    /10\.99\.3\.0\/24.*10\.99\.0\.0\/16/,
+  );
+  await rejects(ipam.requestPool(poolRequest({ Pool: "10.99.0.0/16" })), "CONFLICT");
+});
+
+explicit("refuses a sub-pool outside its pool, a sub-pool without a pool, and a family mismatch", async () => {
+  const { ipam } = await make();
+  await rejects(ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24", SubPool: "10.99.1.0/25" })), "INVALID_ARGUMENT");
+  await rejects(ipam.requestPool(poolRequest({ SubPool: "10.99.1.0/25" })), "INVALID_ARGUMENT", /needs a Pool/);
+  await rejects(ipam.requestPool(poolRequest({ Pool: "fd00::/64" })), "INVALID_ARGUMENT", /V6 is false/);
+  await rejects(ipam.requestPool(poolRequest({ Pool: "10.0.0.0/24", V6: true })), "INVALID_ARGUMENT", /V6 is true/);
+  await rejects(ipam.requestPool(poolRequest({ Pool: "10.0.0.0/33" })), "INVALID_ARGUMENT", /"10\.0\.0\.0\/33"/);
+  await rejects(ipam.requestPool(poolRequest({ Pool: "10.0.0.0/24", Options: { a: 1 as never } })), "INVALID_ARGUMENT");
+  assert.equal(ipam.pools(), []);
+});
+
+explicit("frees the pool and everything still allocated in it on ReleasePool", async () => {
+  const { ipam, store } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+  await ipam.requestAddress({ PoolID, Address: "", Options: GATEWAY });
+  await ipam.requestAddress({ PoolID, Address: "", Options: {} });
+  await ipam.releasePool({ PoolID });
+  assert.equal(ipam.pools(), []);
+  assert.equal(store.list("ipam/"), []);
+  assert.is((await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }))).PoolID, PoolID);
+});
+
+explicit("treats ReleasePool of an unknown pool as done, but refuses a malformed PoolID", async () => {
+  const { ipam } = await make();
+  await ipam.releasePool({ PoolID: "LocalDefault/10.1.0.0/24" });
+  await rejects(ipam.releasePool({ PoolID: "garbage" }), "INVALID_ARGUMENT", /"garbage"/);
+});
+
+explicit.run();
+
+// ------------------------------------------------------------------------------------------------------------------
+const addresses = suite("Ipam: addresses");
+
+addresses("gives the gateway .1 of a plain subnet, then .2 to the first endpoint, in CIDR form", async () => {
+  const { ipam } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+  assert.equal(await ipam.requestAddress({ PoolID, Address: "", Options: GATEWAY }), {
+    Address: "10.99.0.1/24",
+    Data: {},
+  });
+  assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: {} })).Address, "10.99.0.2/24");
+});
+
+addresses("gives the gateway the first address of the sub-pool, and endpoints the next", async () => {
+  const { ipam } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.95.0.0/24", SubPool: "10.95.0.128/25" }));
+  assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: GATEWAY })).Address, "10.95.0.128/24");
+  assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: {} })).Address, "10.95.0.129/24");
+});
+
+addresses("honours a requested gateway, also outside the sub-pool, and refuses one outside the pool", async () => {
+  const { ipam } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.95.0.0/24", SubPool: "10.95.0.128/25" }));
+  assert.is(
+    (await ipam.requestAddress({ PoolID, Address: "10.95.0.254", Options: GATEWAY })).Address,
+    "10.95.0.254/24",
+  );
+  assert.is((await ipam.requestAddress({ PoolID, Address: "10.95.0.3", Options: {} })).Address, "10.95.0.3/24");
+  await rejects(ipam.requestAddress({ PoolID, Address: "10.96.0.1", Options: GATEWAY }), "INVALID_ARGUMENT", /outside/);
+});
+
+addresses("refuses a taken address with CONFLICT, and network/broadcast with INVALID_ARGUMENT", async () => {
+  const { ipam } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+  await ipam.requestAddress({ PoolID, Address: "10.99.0.5", Options: {} });
+  await rejects(ipam.requestAddress({ PoolID, Address: "10.99.0.5", Options: {} }), "CONFLICT", /already allocated/);
+  await rejects(
+    ipam.requestAddress({ PoolID, Address: "10.99.0.0", Options: {} }),
+    "INVALID_ARGUMENT",
+    /network address/,
+  );
+  await rejects(ipam.requestAddress({ PoolID, Address: "10.99.0.255", Options: {} }), "INVALID_ARGUMENT", /broadcast/);
+  await rejects(ipam.requestAddress({ PoolID, Address: "10.99.0.7/24", Options: {} }), "INVALID_ARGUMENT", /plain IP/);
+  await rejects(ipam.requestAddress({ PoolID, Address: "banana", Options: {} }), "INVALID_ARGUMENT", /"banana"/);
+});
+
+addresses("keeps aux addresses reserved: lowest-free skips them", async () => {
+  const { ipam } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+  await ipam.requestAddress({ PoolID, Address: "", Options: GATEWAY });
+  await ipam.requestAddress({ PoolID, Address: "10.99.0.2", Options: {} }); // --aux-address
+  assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: {} })).Address, "10.99.0.3/24");
+});
+
+addresses("exhausts a /29 after six addresses with EXHAUSTED", async () => {
+  const { ipam } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/29" }));
+  for (let i = 1; i <= 6; i++) {
+    assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: {} })).Address, `10.99.0.${i}/29`);
+  }
+  await rejects(ipam.requestAddress({ PoolID, Address: "", Options: {} }), "EXHAUSTED", /10\.99\.0\.0\/29/);
+  assert.is(ipam.freeCount(PoolID), 0n);
+});
+
+addresses("exhausts an IPv6 /126 after ::1-::3 and gives the gateway ::1", async () => {
+  const { ipam } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "fd00:99::/126", V6: true }));
+  assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: GATEWAY })).Address, "fd00:99::1/126");
+  assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: {} })).Address, "fd00:99::2/126");
+  assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: {} })).Address, "fd00:99::3/126");
+  await rejects(ipam.requestAddress({ PoolID, Address: "", Options: {} }), "EXHAUSTED");
+});
+
+addresses("allocates in an IPv6 /64 and honours explicit IPv6 addresses in canonical form", async () => {
+  const { ipam } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "fd00:96::/64", V6: true }));
+  assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: GATEWAY })).Address, "fd00:96::1/64");
+  assert.is((await ipam.requestAddress({ PoolID, Address: "FD00:96:0:0::50", Options: {} })).Address, "fd00:96::50/64");
+  await rejects(ipam.requestAddress({ PoolID, Address: "fd00:96::50", Options: {} }), "CONFLICT");
+  assert.is(ipam.freeCount(PoolID), (1n << 64n) - 3n);
+});
+
+addresses("hands out round-robin with com.docker.network.ipam.serial, per request or per pool", async () => {
+  const { ipam } = await make();
+  const serial = { "com.docker.network.ipam.serial": "true" };
+  const a = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+  const first = await ipam.requestAddress({ PoolID: a.PoolID, Address: "", Options: serial });
+  await ipam.releaseAddress({ PoolID: a.PoolID, Address: first.Address.split("/")[0] as string });
+  assert.is((await ipam.requestAddress({ PoolID: a.PoolID, Address: "", Options: serial })).Address, "10.99.0.2/24");
+  const b = await ipam.requestPool(poolRequest({ Pool: "10.98.0.0/30", Options: serial }));
+  assert.is((await ipam.requestAddress({ PoolID: b.PoolID, Address: "", Options: {} })).Address, "10.98.0.1/30");
+  await ipam.releaseAddress({ PoolID: b.PoolID, Address: "10.98.0.1" });
+  assert.is((await ipam.requestAddress({ PoolID: b.PoolID, Address: "", Options: {} })).Address, "10.98.0.2/30");
+  assert.is((await ipam.requestAddress({ PoolID: b.PoolID, Address: "", Options: {} })).Address, "10.98.0.1/30");
+});
+
+addresses("hands a released address out again at once (lowest free)", async () => {
+  const { ipam } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+  for (let i = 0; i < 3; i++) await ipam.requestAddress({ PoolID, Address: "", Options: {} });
+  await ipam.releaseAddress({ PoolID, Address: "10.99.0.2" });
+  assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: {} })).Address, "10.99.0.2/24");
+});
+
+addresses("treats releases of unknown pools and free addresses as done, refusing malformed input", async () => {
+  const { ipam } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+  await ipam.releaseAddress({ PoolID, Address: "10.99.0.77" });
+  await ipam.releaseAddress({ PoolID, Address: "10.1.0.77" });
+  await ipam.releaseAddress({ PoolID: "LocalDefault/10.1.0.0/24", Address: "10.1.0.1" });
+  await rejects(ipam.releaseAddress({ PoolID, Address: "10.99.0.7/24" }), "INVALID_ARGUMENT");
+  await rejects(ipam.releaseAddress({ PoolID, Address: "x" }), "INVALID_ARGUMENT");
+  await rejects(ipam.releaseAddress({ PoolID: "LocalDefault/x", Address: "10.1.0.1" }), "INVALID_ARGUMENT");
+  assert.is(ipam.freeCount(PoolID), 254n);
+});
+
+addresses("says NOT_FOUND for an unknown pool and INVALID_ARGUMENT for a malformed PoolID", async () => {
+  const { ipam } = await make();
+  await rejects(ipam.requestAddress({ PoolID: "LocalDefault/10.1.0.0/24", Address: "", Options: {} }), "NOT_FOUND");
+  await rejects(ipam.requestAddress({ PoolID: "nope", Address: "", Options: {} }), "INVALID_ARGUMENT");
+});
+
+addresses("reports pools, allocations and free counts", async () => {
+  const { ipam } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24", SubPool: "10.99.0.0/28" }));
+  await ipam.requestAddress({ PoolID, Address: "", Options: GATEWAY });
+  await ipam.requestAddress({ PoolID, Address: "10.99.0.100", Options: {} });
+  assert.equal(ipam.allocations(PoolID), ["10.99.0.1", "10.99.0.100"]);
+  assert.is(ipam.freeCount(PoolID), 14n);
+  assert.equal(ipam.pools(), [
+    {
+      poolId: PoolID,
+      addressSpace: "LocalDefault",
+      pool: "10.99.0.0/24",
+      subPool: "10.99.0.0/28",
+      options: {},
+      v6: false,
+      allocated: 2n,
+      free: 14n,
+    },
+  ]);
+  assert.throws(
+    () => ipam.freeCount("LocalDefault/10.1.0.0/24"),
+    (e: unknown) => isTsnetError(e) && e.code === "NOT_FOUND",
+  );
+});
+
+addresses.run();
+
+// ------------------------------------------------------------------------------------------------------------------
+const durability = suite("Ipam: store and concurrency");
+
+durability("writes one small key per allocation and reloads everything on restart", async () => {
+  const store = new MemoryStore();
+  const first = await createIpam({ store, hostNetworks: new StaticHostNetworks() });
+  const { PoolID } = await first.requestPool(poolRequest({ Pool: "10.99.0.0/24", Options: { a: "b" } }));
+  await first.requestAddress({ PoolID, Address: "", Options: GATEWAY });
+  await first.requestAddress({ PoolID, Address: "", Options: {} });
+  assert.is(store.get(KEYS.address(PoolID, "10.99.0.2")), "address");
+  assert.is(store.get(KEYS.address(PoolID, "10.99.0.1")), "gateway");
+  const second = await createIpam({ store, hostNetworks: new StaticHostNetworks() });
+  assert.equal(second.pools(), first.pools());
+  assert.is((await second.requestAddress({ PoolID, Address: "", Options: {} })).Address, "10.99.0.3/24");
+  await rejects(second.requestPool(poolRequest({ Pool: "10.99.0.0/24" })), "CONFLICT");
+});
+
+durability("keeps the serial cursor across a restart", async () => {
+  const store = new MemoryStore();
+  const serial = { "com.docker.network.ipam.serial": "true" };
+  const first = await createIpam({ store, hostNetworks: new StaticHostNetworks() });
+  const { PoolID } = await first.requestPool(poolRequest({ Pool: "10.99.0.0/24", Options: serial }));
+  await first.requestAddress({ PoolID, Address: "", Options: {} });
+  await first.releaseAddress({ PoolID, Address: "10.99.0.1" });
+  const second = await createIpam({ store, hostNetworks: new StaticHostNetworks() });
+  assert.is((await second.requestAddress({ PoolID, Address: "", Options: {} })).Address, "10.99.0.2/24");
+});
+
+durability("keeps nothing when a commit fails: the address and the pool are free again", async () => {
+  const store = new FailingStore(new MemoryStore());
+  const ipam = await createIpam({ store, hostNetworks: new StaticHostNetworks() });
+  store.failNext();
+  await rejects(ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" })), "UNAVAILABLE");
+  assert.equal(ipam.pools(), []);
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+  store.failNext();
+  await rejects(ipam.requestAddress({ PoolID, Address: "", Options: {} }), "UNAVAILABLE");
+  assert.is(ipam.freeCount(PoolID), 254n);
+  assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: {} })).Address, "10.99.0.1/24");
+  store.failNext();
+  await rejects(ipam.releaseAddress({ PoolID, Address: "10.99.0.1" }), "UNAVAILABLE");
+  assert.equal(ipam.allocations(PoolID), ["10.99.0.1"]);
+  store.failNext();
+  await rejects(ipam.releasePool({ PoolID }), "UNAVAILABLE");
+  assert.is(ipam.pools().length, 1);
+});
+
+durability("never gives two concurrent requests the same address while commits are pending", async () => {
+  const store = new FailingStore(new MemoryStore());
+  const ipam = await createIpam({ store, hostNetworks: new StaticHostNetworks() });
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+  store.failWhen((writes) => writes.has(KEYS.address(PoolID, "10.99.0.7")));
+  const results = await Promise.allSettled(
+    Array.from({ length: 32 }, () => ipam.requestAddress({ PoolID, Address: "", Options: {} })),
+  );
+  const granted = results.flatMap((r) => (r.status === "fulfilled" ? [r.value.Address] : []));
+  assert.is(granted.length, 31);
+  assert.is(new Set(granted).size, 31);
+  assert.not.ok(granted.includes("10.99.0.7/24"));
+  store.failWhen(undefined);
+  assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: {} })).Address, "10.99.0.7/24");
+});
+
+durability("gives concurrent default-pool requests distinct pools", async () => {
+  const { ipam } = await make();
+  const got = await Promise.all(Array.from({ length: 8 }, () => ipam.requestPool(poolRequest())));
+  assert.is(new Set(got.map((g) => g.Pool)).size, 8);
+});
+
+durability("shares one pending release between duplicate ReleaseAddress calls", async () => {
+  const { ipam, store } = await make();
+  const { PoolID } = await ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+  await ipam.requestAddress({ PoolID, Address: "", Options: {} });
+  await Promise.all([
+    ipam.releaseAddress({ PoolID, Address: "10.99.0.1" }),
+    ipam.releaseAddress({ PoolID, Address: "10.99.0.1" }),
+  ]);
+  assert.equal(ipam.allocations(PoolID), []);
+  assert.is(store.get(KEYS.address(PoolID, "10.99.0.1")), undefined);
+});
+
+durability.run();
