@@ -1,0 +1,174 @@
+/**
+ * Serves a plugin app on a unix socket, the way dockerd dials v1 plugins (`/run/docker/plugins/NAME.sock`). No TCP.
+ */
+import { chmod, lstat, mkdir, unlink } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect } from "node:net";
+import { dirname } from "node:path";
+import { getRequestListener } from "@hono/node-server";
+import { type Logger, silentLogger, TsnetError } from "@tsnet/protocol";
+import type { Hono } from "hono";
+import type { PluginEnv } from "./app.js";
+
+export interface ListenOptions {
+  /** A client must send its whole request (headers and body) within this many ms, or is dropped. Default 10 000. */
+  requestTimeoutMs?: number | undefined;
+  /** Idle keep-alive connections are closed after this many ms. Default 60 000 (dockerd keeps them forever). */
+  keepAliveTimeoutMs?: number | undefined;
+  /** File mode of the socket. Default 0o660: root and the docker group. */
+  mode?: number | undefined;
+  /** `close()` destroys connections still busy after this many ms. Default 5 000. */
+  closeTimeoutMs?: number | undefined;
+  logger?: Logger | undefined;
+}
+
+/** A listening plugin server. */
+export interface ListeningServer {
+  readonly socketPath: string;
+  readonly server: Server;
+  /** Stops accepting, lets in-flight requests finish (up to closeTimeoutMs), then removes the socket file. */
+  close(): Promise<void>;
+}
+
+/**
+ * The Host value the adapter sees. dockerd 20.10.0-20.10.25 sends an empty Host, later ones `plugin.moby.localhost`,
+ * and hand-written clients a socket path, which the adapter would refuse with 400. Host is never used, so it is
+ * replaced before the adapter reads it (protocol.md §1.2, pitfall 15).
+ */
+const HOST = "plugin.moby.localhost";
+
+/** Whether something accepts connections on the socket: a live server, or a file left by a dead one. */
+function isServed(socketPath: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => {
+      socket.destroy();
+      if (error.code === "ECONNREFUSED" || error.code === "ENOENT") resolve(false);
+      else
+        reject(
+          new TsnetError("UNAVAILABLE", `probing socket "${socketPath}": ${error.code ?? error.message}`, {
+            cause: error,
+          }),
+        );
+    });
+  });
+}
+
+async function clearStaleSocket(socketPath: string, logger: Logger): Promise<void> {
+  const stat = await lstat(socketPath).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return undefined;
+    throw new TsnetError("UNAVAILABLE", `checking "${socketPath}": ${error.code ?? error.message}`, { cause: error });
+  });
+  if (stat === undefined) return;
+  if (!stat.isSocket()) throw new TsnetError("CONFLICT", `"${socketPath}" exists and is not a socket`);
+  if (await isServed(socketPath)) {
+    throw new TsnetError("CONFLICT", `socket "${socketPath}" is served by another process`);
+  }
+  logger.info({ socketPath }, "replacing stale socket");
+  await unlink(socketPath).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "ENOENT") throw error;
+  });
+}
+
+/**
+ * Serves `app` on a unix socket: creates the parent directory, replaces a stale socket file, refuses a socket
+ * another process still serves, and sets the socket's mode (0660).
+ *
+ * @throws CONFLICT when the socket is served by another process or the path is not a socket; UNAVAILABLE when the
+ *   socket cannot be created
+ */
+export async function listen(
+  app: Hono<PluginEnv>,
+  socketPath: string,
+  options: ListenOptions = {},
+): Promise<ListeningServer> {
+  const logger = options.logger ?? silentLogger;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+  await mkdir(dirname(socketPath), { recursive: true });
+  await clearStaleSocket(socketPath, logger);
+
+  const handle = getRequestListener(app.fetch, {
+    hostname: HOST,
+    errorHandler: (error) => {
+      logger.error({ err: error }, "adapter error");
+      return new Response(JSON.stringify({ Err: "internal error", Error: "internal error" }), { status: 500 });
+    },
+  });
+  let closing = false;
+  const server = createServer(
+    {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: requestTimeoutMs,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 60_000,
+      // HTTP/1.1 requires Host and Node answers 400 without one; Host carries nothing here (protocol.md §1.2)
+      requireHostHeader: false,
+      // Node checks the two timeouts above on this interval (default 30 s); a stalled client is dropped within
+      // requestTimeout + interval
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(requestTimeoutMs / 4))),
+    },
+    (incoming: IncomingMessage, outgoing: ServerResponse) => {
+      incoming.headers.host = HOST;
+      if (closing) outgoing.shouldKeepAlive = false;
+      void handle(incoming, outgoing);
+    },
+  );
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    logger.warn({ err: error.code ?? error.message }, "client error");
+    if (socket.writable && error.code !== "ECONNRESET") {
+      const status = error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    }
+    socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      server.off("listening", onListening);
+      if (error.code === "EADDRINUSE") {
+        reject(new TsnetError("CONFLICT", `socket "${socketPath}" is served by another process`, { cause: error }));
+      } else {
+        reject(
+          new TsnetError("UNAVAILABLE", `listening on "${socketPath}": ${error.code ?? error.message}`, {
+            cause: error,
+          }),
+        );
+      }
+    };
+    const onListening = (): void => {
+      server.off("error", onError);
+      resolve();
+    };
+    server.once("error", onError);
+    server.once("listening", onListening);
+    server.listen(socketPath);
+  });
+  await chmod(socketPath, options.mode ?? 0o660);
+  logger.info({ socketPath }, "listening");
+
+  let closed: Promise<void> | undefined;
+  return {
+    socketPath,
+    server,
+    close(): Promise<void> {
+      closed ??= (async () => {
+        closing = true;
+        const done = new Promise<void>((resolve) => server.close(() => resolve()));
+        // keep-alive connections go idle once their request is answered; close each as soon as it does
+        const sweep = setInterval(() => server.closeIdleConnections(), 25);
+        const force = setTimeout(() => server.closeAllConnections(), closeTimeoutMs);
+        server.closeIdleConnections();
+        await done;
+        clearInterval(sweep);
+        clearTimeout(force);
+        await unlink(socketPath).catch(() => {});
+        logger.info({ socketPath }, "closed");
+      })();
+      return closed;
+    },
+  };
+}
