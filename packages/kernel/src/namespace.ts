@@ -24,6 +24,7 @@ export class NetlinkNamespace implements Namespace {
   }
 
   async close(): Promise<void> {
+    await this.links.close();
     this.socket.close();
   }
 }

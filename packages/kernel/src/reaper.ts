@@ -75,7 +75,7 @@ export function createLinkReaper(links: Links, options: LinkReaperOptions = {}):
       for (const [name] of batch) queue.delete(name);
       inFlight = batch.length;
       try {
-        if (bulk.deleteMany !== undefined && batch.length > 1) {
+        if (bulk.deleteMany !== undefined) {
           try {
             await bulk.deleteMany(batch.map(([name]) => name));
           } catch (error) {

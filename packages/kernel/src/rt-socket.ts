@@ -21,19 +21,22 @@ interface Waiter {
 export class RtSocket {
   readonly rt: RtNetlinkSocket;
   readonly timeoutMs: number;
+  /** The namespace this socket lives in; undefined for the process's own. */
+  readonly namespacePath: string | undefined;
   private active = 0;
   private dumping = false;
   private readonly waiting: Waiter[] = [];
 
-  private constructor(rt: RtNetlinkSocket, timeoutMs: number) {
+  private constructor(rt: RtNetlinkSocket, timeoutMs: number, namespacePath: string | undefined) {
     this.rt = rt;
     this.timeoutMs = timeoutMs;
+    this.namespacePath = namespacePath;
   }
 
   /** A socket in the current namespace, or in the one at `namespacePath`. */
   static open(namespacePath?: string, timeoutMs: number = DEFAULT_REQUEST_TIMEOUT_MS): RtSocket {
     const rt = namespacePath === undefined ? createRtNetlink() : inNamespace(namespacePath, () => createRtNetlink());
-    return new RtSocket(rt, timeoutMs);
+    return new RtSocket(rt, timeoutMs, namespacePath);
   }
 
   /**
