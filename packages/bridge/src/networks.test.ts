@@ -1,32 +1,17 @@
-import type { MemoryNamespace } from "@tsnet/kernel/testing";
-import { isTsnetError, TsnetError } from "@tsnet/protocol";
+import { TsnetError } from "@tsnet/protocol";
 import { FailingStore, MemoryStore } from "@tsnet/store/testing";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { bridgeName } from "./names.js";
-import { callContext, createMemoryBridge, networkRequest, randomId } from "./testing.js";
-
-function rejectsWith(code: string, pattern?: RegExp) {
-  return (error: unknown) =>
-    isTsnetError(error) && error.code === code && (pattern === undefined || pattern.test(error.message));
-}
-
-async function assertRejects(work: Promise<unknown>, check: (error: unknown) => boolean, what: string): Promise<void> {
-  try {
-    await work;
-  } catch (error) {
-    assert.ok(check(error), `${what}: unexpected error ${String(error)}`);
-    return;
-  }
-  assert.unreachable(`${what}: did not fail`);
-}
-
-function linkNames(namespace: MemoryNamespace): string[] {
-  return namespace.links
-    .snapshot()
-    .map((link) => link.name)
-    .sort();
-}
+import {
+  assertRejects,
+  callContext,
+  createMemoryBridge,
+  linkNames,
+  networkRequest,
+  randomId,
+  rejectsWith,
+} from "./testing.js";
 
 const create = suite("createNetwork");
 

@@ -14,6 +14,7 @@ import type {
   PortBinding,
   TransportPort,
 } from "@tsnet/protocol";
+import { isTsnetError } from "@tsnet/protocol";
 import { MemoryStore } from "@tsnet/store/testing";
 import { type BridgeDriver, type BridgeDriverOptions, createBridgeDriver } from "./driver.js";
 
@@ -117,4 +118,33 @@ export function endpointRequest(
 /** A `-p` binding: `{ Proto: 6, Port, HostPort, HostPortEnd: HostPort, HostIP: "", IP: "" }` with overrides. */
 export function portBinding(port: number, hostPort: number, overrides: Partial<PortBinding> = {}): PortBinding {
   return { Proto: 6, IP: "", Port: port, HostIP: "", HostPort: hostPort, HostPortEnd: hostPort, ...overrides };
+}
+
+/** A predicate for a TsnetError with `code` whose message matches `pattern`. */
+export function rejectsWith(code: string, pattern?: RegExp): (error: unknown) => boolean {
+  return (error) =>
+    isTsnetError(error) && error.code === code && (pattern === undefined || pattern.test(error.message));
+}
+
+/** Throws unless `work` rejects with an error that `check` accepts. */
+export async function assertRejects(
+  work: Promise<unknown>,
+  check: (error: unknown) => boolean,
+  what: string,
+): Promise<void> {
+  try {
+    await work;
+  } catch (error) {
+    if (!check(error)) throw new Error(`${what}: unexpected error ${String(error)}`, { cause: error });
+    return;
+  }
+  throw new Error(`${what}: did not fail`);
+}
+
+/** Names of every link in a fake namespace, sorted. */
+export function linkNames(namespace: MemoryNamespace): string[] {
+  return namespace.links
+    .snapshot()
+    .map((link) => link.name)
+    .sort();
 }

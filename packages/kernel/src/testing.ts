@@ -547,11 +547,14 @@ export class MemoryNamespace implements Namespace {
  * tests can look. `host.root` is the namespace a driver works in.
  */
 export class MemoryHost {
+  /** The path under which `root` is registered, for moving links back to it. */
+  static readonly ROOT_PATH = "/proc/1/ns/net";
   readonly root: MemoryNamespace;
   readonly #namespaces = new Map<string, MemoryNamespace>();
 
   constructor(options: MemoryLinksOptions = {}) {
     this.root = this.#wire(new MemoryNamespace(options));
+    this.#namespaces.set(MemoryHost.ROOT_PATH, this.root);
   }
 
   #wire(namespace: MemoryNamespace): MemoryNamespace {
@@ -567,6 +570,14 @@ export class MemoryHost {
       this.#namespaces.set(path, namespace);
     }
     return namespace;
+  }
+
+  /** Removes the namespace at `path` as the kernel does when its last user goes: its veth ends take their peers along. */
+  async deleteNamespace(path: string): Promise<void> {
+    const namespace = this.#namespaces.get(path);
+    if (namespace === undefined || namespace === this.root) return;
+    this.#namespaces.delete(path);
+    for (const link of namespace.links.snapshot()) await namespace.links.delete(link.name);
   }
 }
 
