@@ -72,8 +72,16 @@ export interface Links {
   setUp(name: string, signal?: AbortSignal): Promise<void>;
   setMtu(name: string, mtu: number, signal?: AbortSignal): Promise<void>;
   setMacAddress(name: string, macAddress: string, signal?: AbortSignal): Promise<void>;
-  /** Moves a link into another namespace, optionally renaming it there. */
-  moveToNamespace(name: string, namespacePath: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Moves a link into another namespace, optionally renaming it there and setting its MAC and MTU (in the same
+   * request for NetlinkLinks: the kernel applies them after the move).
+   */
+  moveToNamespace(
+    name: string,
+    namespacePath: string,
+    signal?: AbortSignal,
+    options?: { newName?: string; macAddress?: string; mtu?: number },
+  ): Promise<void>;
   get(name: string, signal?: AbortSignal): Promise<Link | undefined>;
   list(signal?: AbortSignal): Promise<Link[]>;
   /** Deletes a link; already gone counts as success. */
