@@ -408,6 +408,19 @@ durability("never gives two concurrent requests the same address while commits a
   assert.is((await ipam.requestAddress({ PoolID, Address: "", Options: {} })).Address, "10.99.0.7/24");
 });
 
+durability(
+  "refuses addresses from a pool whose creation is not committed yet, and from a pool being released",
+  async () => {
+    const { ipam } = await make();
+    const creating = ipam.requestPool(poolRequest({ Pool: "10.99.0.0/24" }));
+    await rejects(ipam.requestAddress({ PoolID: "LocalDefault/10.99.0.0/24", Address: "", Options: {} }), "NOT_FOUND");
+    const { PoolID } = await creating;
+    const releasing = ipam.releasePool({ PoolID });
+    await rejects(ipam.requestAddress({ PoolID, Address: "", Options: {} }), "NOT_FOUND");
+    await releasing;
+  },
+);
+
 durability("gives concurrent default-pool requests distinct pools", async () => {
   const { ipam } = await make();
   const got = await Promise.all(Array.from({ length: 8 }, () => ipam.requestPool(poolRequest())));

@@ -112,6 +112,8 @@ export class Ipam implements IpamDriver {
   readonly #bitmapLimit: number | undefined;
   readonly #pools = new Map<string, Pool>();
   readonly #releasingPools = new Map<string, Promise<void>>();
+  /** Pools reserved in memory whose creation is not committed yet: not usable until it is. */
+  readonly #creatingPools = new Set<string>();
   readonly #releasingAddresses = new Map<string, Promise<void>>();
 
   /** @internal Use {@link createIpam}, which also loads the stored state. */
@@ -232,6 +234,7 @@ export class Ipam implements IpamDriver {
     const poolId = subPool === undefined ? `${space}/${cidr}` : `${space}/${cidr}/${formatNetwork(subPool)}`;
     const pool = this.#newPool(poolId, space, network, subPool, options);
     this.#pools.set(poolId, pool);
+    this.#creatingPools.add(poolId);
     const stored: StoredPool = {
       addressSpace: space,
       pool: cidr,
@@ -244,6 +247,8 @@ export class Ipam implements IpamDriver {
     } catch (error) {
       this.#pools.delete(poolId);
       throw toTsnetError(error);
+    } finally {
+      this.#creatingPools.delete(poolId);
     }
     this.#log.info({ poolId, pool: cidr, subPool: stored.subPool }, "pool allocated");
     // Docker's default IPAM returns no gateway in Data: the daemon then asks for one with RequestAddress.
@@ -301,7 +306,7 @@ export class Ipam implements IpamDriver {
    */
   async requestAddress(request: RequestAddressRequest, context?: CallContext): Promise<RequestAddressResponse> {
     const pool = this.#pools.get(request.PoolID);
-    if (pool === undefined || this.#releasingPools.has(request.PoolID)) {
+    if (pool === undefined || this.#releasingPools.has(request.PoolID) || this.#creatingPools.has(request.PoolID)) {
       checkPoolId("RequestAddress", request.PoolID);
       throw new TsnetError("NOT_FOUND", `RequestAddress: PoolID "${request.PoolID}" is not allocated`);
     }

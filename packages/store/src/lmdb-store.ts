@@ -84,28 +84,7 @@ export class LmdbStore implements Store {
     this.#assertOpen();
     if (signal?.aborted) throw new TsnetError("UNAVAILABLE", "store transaction: aborted before start");
     const db = this.#db;
-    let open = true;
-    const guard = (): void => {
-      if (!open) throw new TsnetError("INTERNAL", "store transaction used after its work returned");
-    };
-    const tx: Transaction = {
-      get: <T extends StoredValue>(key: string) => {
-        guard();
-        return db.get(key) as T | undefined;
-      },
-      list: <T extends StoredValue>(prefix: string) => {
-        guard();
-        return listPrefix<T>(db, prefix);
-      },
-      put: (key, value) => {
-        guard();
-        db.put(key, value);
-      },
-      delete: (key) => {
-        guard();
-        db.remove(key);
-      },
-    };
+    const tx = new LmdbTransaction(db);
     let threw = false;
     const committed = db.childTransaction(() => {
       const txnId = db.getWriteTxnId();
@@ -120,7 +99,7 @@ export class LmdbStore implements Store {
         threw = true;
         throw error;
       } finally {
-        open = false;
+        tx.open = false;
       }
     }) as Promise<R>;
     // Taken in the same turn as the enqueue, so it is this batch's flush (or a later one's), never an earlier one.
@@ -148,6 +127,40 @@ export class LmdbStore implements Store {
 
   #assertOpen(): void {
     if (this.#closed) throw new TsnetError("UNAVAILABLE", "store is closed");
+  }
+}
+
+/** The view `work` gets: lmdb calls inside a child transaction run against the write transaction. */
+class LmdbTransaction implements Transaction {
+  readonly #db: RootDatabase<StoredValue, string>;
+  open = true;
+
+  constructor(db: RootDatabase<StoredValue, string>) {
+    this.#db = db;
+  }
+
+  get<T extends StoredValue>(key: string): T | undefined {
+    this.#guard();
+    return this.#db.get(key) as T | undefined;
+  }
+
+  list<T extends StoredValue>(prefix: string): Array<[key: string, value: T]> {
+    this.#guard();
+    return listPrefix<T>(this.#db, prefix);
+  }
+
+  put(key: string, value: StoredValue): void {
+    this.#guard();
+    this.#db.put(key, value);
+  }
+
+  delete(key: string): void {
+    this.#guard();
+    this.#db.remove(key);
+  }
+
+  #guard(): void {
+    if (!this.open) throw new TsnetError("INTERNAL", "store transaction used after its work returned");
   }
 }
 
