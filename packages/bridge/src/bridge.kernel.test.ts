@@ -1,0 +1,209 @@
+/**
+ * The bridge driver on the real kernel, run as root under `unshare -n` (a fresh network namespace per run):
+ * networks and endpoints through the driver, the container ends attached to namespaces the test makes as
+ * Docker does at SetKey, then pings with busybox.
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  attachToNamespace,
+  createNamedNamespace,
+  deleteNamedNamespace,
+  type NetlinkNamespace,
+  NftFirewall,
+  openNamespace,
+} from "@tsnet/kernel";
+import { MemoryStore } from "@tsnet/store/testing";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { type BridgeDriver, createBridgeDriver } from "./driver.js";
+import { isOwnLinkName } from "./names.js";
+import { callContext, endpointOptions, endpointRequest, networkRequest, portBinding } from "./testing.js";
+
+const prefix = `tst${randomBytes(2).toString("hex")}`;
+const namespaces = new Set<string>();
+let root: NetlinkNamespace;
+let firewall: NftFirewall;
+let driver: BridgeDriver;
+
+function sh(command: string): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile("sh", ["-c", command], { timeout: 15_000 }, (error, stdout) => {
+      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout: String(stdout) });
+    });
+  });
+}
+
+async function ping(ns: string, address: string): Promise<boolean> {
+  return (await sh(`ip netns exec ${ns} busybox ping -c 1 -W 1 ${address}`)).code === 0;
+}
+
+/** Creates a network through the driver; returns its id. */
+async function network(third: number, options: Parameters<typeof networkRequest>[0] = {}): Promise<string> {
+  const request = networkRequest({
+    ipv4Data: [
+      { AddressSpace: "LocalDefault", Pool: `10.${third}.0.0/24`, Gateway: `10.${third}.0.1/24`, AuxAddresses: {} },
+    ],
+    ...options,
+  });
+  await driver.createNetwork(request, callContext());
+  return request.NetworkID;
+}
+
+/** CreateEndpoint + Join through the driver, then what Docker does at SetKey. Returns the namespace name. */
+async function container(networkId: string, third: number, host: number, suffix: string): Promise<string> {
+  const address = `10.${third}.0.${host}/24`;
+  const request = endpointRequest(networkId, { Address: address });
+  await driver.createEndpoint(request, callContext());
+  const joined = await driver.join({ ...request, SandboxKey: "", Options: endpointOptions() }, callContext());
+  const name = `${prefix}-${suffix}`;
+  namespaces.add(name);
+  const path = await createNamedNamespace(name);
+  await attachToNamespace(root.links, path, {
+    link: joined.InterfaceName?.SrcName as string,
+    name: `${joined.InterfaceName?.DstPrefix}0`,
+    addresses: [address],
+    ...(joined.Gateway === undefined ? {} : { gateway: joined.Gateway }),
+  });
+  return name;
+}
+
+async function ownLinks(): Promise<string[]> {
+  return (await root.links.list()).map((link) => link.name).filter(isOwnLinkName);
+}
+
+const kernel = suite("bridge driver (kernel)");
+
+kernel.before(async () => {
+  root = await openNamespace();
+  await root.links.setUp("lo");
+  firewall = new NftFirewall({ names: { table: prefix, chain: `${prefix.toUpperCase()}-FWD`, comment: prefix } });
+  driver = await createBridgeDriver({ namespace: root, firewall, store: new MemoryStore() });
+});
+
+kernel.after(async () => {
+  await driver.close();
+  for (const name of namespaces) await deleteNamedNamespace(name).catch(() => {});
+  for (const name of await ownLinks()) await root.links.delete(name).catch(() => {});
+  await firewall.flush().catch(() => {});
+  await root.close();
+});
+
+kernel("two containers on one network ping each other; the MTU is on both veth ends", async () => {
+  const id = await network(231, { generic: { "com.docker.network.driver.mtu": "1400" } });
+  const a = await container(id, 231, 2, "a");
+  const b = await container(id, 231, 3, "b");
+  assert.ok(await ping(a, "10.231.0.3"), "a → b");
+  assert.ok(await ping(b, "10.231.0.2"), "b → a");
+  assert.ok(await ping(a, "10.231.0.1"), "a → gateway");
+  const mtu = await sh(`ip netns exec ${a} cat /sys/class/net/eth0/mtu`);
+  assert.is(mtu.stdout.trim(), "1400");
+  const route = await sh(`ip netns exec ${a} ip route show default`);
+  assert.match(route.stdout, /via 10\.231\.0\.1/);
+});
+
+kernel("enable_icc=false blocks traffic between containers of the network", async () => {
+  const id = await network(232, { generic: { "com.docker.network.bridge.enable_icc": "false" } });
+  const a = await container(id, 232, 2, "c");
+  await container(id, 232, 3, "d");
+  assert.not.ok(await ping(a, "10.232.0.3"));
+});
+
+kernel("two networks are isolated from each other", async () => {
+  const one = await network(233);
+  const two = await network(234);
+  const a = await container(one, 233, 2, "e");
+  await container(two, 234, 2, "f");
+  assert.not.ok(await ping(a, "10.234.0.2"));
+});
+
+kernel("an internal network has no way out; a normal one reaches an outside address", async () => {
+  // "Outside": a namespace behind a veth of the host with 10.235.0.1 ↔ 10.235.0.2.
+  const outside = `${prefix}-out`;
+  namespaces.add(outside);
+  const outsidePath = await createNamedNamespace(outside);
+  await root.links.addVethPair(`${prefix}o0`, `${prefix}o1`, { mtu: 1500, up: true });
+  await root.addresses.add(`${prefix}o0`, "10.235.0.1/24");
+  await attachToNamespace(root.links, outsidePath, { link: `${prefix}o1`, addresses: ["10.235.0.2/24"] });
+  const open = await network(236);
+  const internal = await network(237, { internal: true });
+  const a = await container(open, 236, 2, "g");
+  const b = await container(internal, 237, 2, "h");
+  assert.ok(await ping(a, "10.235.0.2"), "normal network reaches out (masqueraded)");
+  assert.not.ok(await ping(b, "10.235.0.2"), "internal network has no route out");
+  // Even a container that adds a default route itself does not get through.
+  await sh(`ip netns exec ${b} ip route add default via 10.237.0.1`);
+  assert.not.ok(await ping(b, "10.235.0.2"), "internal network is firewalled");
+  await root.links.delete(`${prefix}o0`);
+});
+
+kernel("a published port answers on the host address", async () => {
+  const id = await network(238);
+  const request = endpointRequest(id, { Address: "10.238.0.2/24" });
+  await driver.createEndpoint(request, callContext());
+  const joined = await driver.join({ ...request, SandboxKey: "", Options: endpointOptions() }, callContext());
+  const name = `${prefix}-p`;
+  namespaces.add(name);
+  await attachToNamespace(root.links, await createNamedNamespace(name), {
+    link: joined.InterfaceName?.SrcName as string,
+    addresses: ["10.238.0.2/24"],
+    gateway: joined.Gateway as string,
+  });
+  await driver.programExternalConnectivity(
+    { ...request, Options: endpointOptions([portBinding(80, 18080, { HostIP: "10.238.0.1" })]) },
+    callContext(),
+  );
+  const server = execFile("ip", ["netns", "exec", name, "busybox", "nc", "-l", "-p", "80", "-e", "echo", "hello"]);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const reply = await sh("busybox nc -w 2 10.238.0.1 18080 </dev/null");
+    assert.match(reply.stdout, /hello/);
+  } finally {
+    server.kill();
+  }
+  await driver.revokeExternalConnectivity(request, callContext());
+});
+
+kernel("teardown through the driver leaves no link of ours", async () => {
+  const id = await network(239);
+  const endpoints = [
+    endpointRequest(id, { Address: "10.239.0.2/24" }),
+    endpointRequest(id, { Address: "10.239.0.3/24" }),
+  ];
+  for (const request of endpoints) {
+    await driver.createEndpoint(request, callContext());
+    await driver.join({ ...request, SandboxKey: "", Options: endpointOptions() }, callContext());
+  }
+  for (const request of endpoints) {
+    await driver.leave(request, callContext());
+    await driver.deleteEndpoint(request, callContext());
+  }
+  await driver.deleteNetwork({ NetworkID: id }, callContext());
+  await driver.drain();
+  const left = (await ownLinks()).filter((name) => name.includes(id.slice(0, 10)));
+  assert.equal(left, []);
+});
+
+kernel("reconcile after a restart recreates a deleted bridge and removes strays", async () => {
+  const store = new MemoryStore();
+  const first = await createBridgeDriver({ namespace: root, firewall, store });
+  const request = networkRequest({
+    ipv4Data: [{ AddressSpace: "LocalDefault", Pool: "10.240.0.0/24", Gateway: "10.240.0.1/24", AuxAddresses: {} }],
+  });
+  await first.createNetwork(request, callContext());
+  await first.close();
+  const bridge = `tsbr-${request.NetworkID.slice(0, 10)}`;
+  await root.links.delete(bridge);
+  await root.links.addVethPair("tsve-ffffffffff", "tsvp-ffffffffff", { mtu: 1500 });
+  const second = await createBridgeDriver({ namespace: root, firewall, store });
+  await second.drain();
+  assert.equal(second.lastReconcile?.recreated, [bridge]);
+  assert.ok(second.lastReconcile?.removed.includes("tsve-ffffffffff"));
+  assert.is((await root.links.get(bridge))?.up, true);
+  assert.ok((await root.addresses.list(bridge)).includes("10.240.0.1/24"));
+  assert.is(await root.links.get("tsve-ffffffffff"), undefined);
+  await second.deleteNetwork({ NetworkID: request.NetworkID }, callContext());
+  await second.close();
+});
+
+kernel.run();
