@@ -32,10 +32,34 @@ daemonSuite.after(async () => {
   await cleanup();
 });
 
-daemonSuite("Plugin.Activate lists only tsnet's interfaces", () => {
+/** How many requests for `call` the daemon has logged (its one JSON line per request, on stderr). */
+function loggedCalls(daemon: RunningDaemon, call: string): number {
+  let count = 0;
+  for (const line of daemon.output().split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      if ((JSON.parse(line) as { call?: unknown }).call === call) count += 1;
+    } catch {
+      // not a log line
+    }
+  }
+  return count;
+}
+
+daemonSuite("Plugin.Activate lists only NetworkDriver and IpamDriver", () => {
   const daemon = running.get();
-  assert.ok(daemon.implements.length > 0, `Activate lists something: ${JSON.stringify(daemon.implements)}`);
   for (const entry of daemon.implements) assert.ok(["NetworkDriver", "IpamDriver"].includes(entry), entry);
+  assert.is(new Set(daemon.implements).size, daemon.implements.length, "no duplicates");
+});
+
+daemonSuite("Docker activates the daemon by its socket name on first use", async () => {
+  const daemon = running.get();
+  const before = loggedCalls(daemon, "Plugin.Activate");
+  assert.ok(before >= 1, "the daemon logs one line per request (the harness's own Activate probe)");
+  // Any -d/--ipam-driver reference makes dockerd look the plugin up and activate it; the network may or may not
+  // be created, depending on what Activate lists (the next tests check that).
+  await tryDocker(["network", "create", "-d", daemon.name, "--subnet", await freeSubnet(), uniqueName("net")]);
+  assert.is(loggedCalls(daemon, "Plugin.Activate"), before + 1, "dockerd sent exactly one Plugin.Activate");
 });
 
 daemonSuite("Docker uses the daemon as network driver exactly when Activate lists NetworkDriver", async () => {
