@@ -18,6 +18,7 @@ export {
 export { NetlinkAddresses, NetlinkRoutes } from "./netlink-addresses.js";
 export { DEFAULT_REQUEST_TIMEOUT_MS, deadline, fromNetlink, withSignal } from "./netlink-error.js";
 export { type MoveOptions, NetlinkLinks, type NetlinkLinksOptions } from "./netlink-links.js";
+export { type FdbEntry, type Neighbour, NetlinkNeighbours } from "./netlink-neighbours.js";
 export { NftFirewall, type NftFirewallOptions } from "./nft-firewall.js";
 export { createLinkReaper, type LinkReaper, type LinkReaperOptions } from "./reaper.js";
 export { attachToNamespace, inNamespaceDo, type SandboxInterface } from "./sandbox.js";

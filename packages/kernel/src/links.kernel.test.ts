@@ -196,3 +196,53 @@ links("the reaper deletes queued veth pairs in batches and drains", async () => 
 });
 
 links.run();
+
+const neighbours = suite("NetlinkNeighbours (kernel)");
+let handle: NetlinkNamespace;
+neighbours.before(async () => {
+  handle = await openNamespace();
+});
+neighbours.after(async () => {
+  for (const link of await handle.links.list()) if (link.name.startsWith(prefix)) await handle.links.delete(link.name);
+  await handle.close();
+});
+
+neighbours("adds a permanent neighbour idempotently, lists it and removes it twice", async () => {
+  await handle.links.addBridge(name("nb"), { mtu: 1500, up: true });
+  const entry = { link: name("nb"), ip: "10.97.0.5", macAddress: "02:00:00:00:00:05" };
+  await handle.neighbours.addNeighbour(entry);
+  await handle.neighbours.addNeighbour(entry);
+  assert.equal(await handle.neighbours.listNeighbours(name("nb")), [entry]);
+  await handle.neighbours.removeNeighbour(entry);
+  await handle.neighbours.removeNeighbour(entry);
+  assert.equal(await handle.neighbours.listNeighbours(name("nb")), []);
+});
+
+neighbours("programs VXLAN FDB entries (a flood entry per remote and a unicast MAC), removable twice", async () => {
+  await handle.links.addVxlan(name("vf"), { vni: 77, port: 4789, mtu: 1450 });
+  await handle.neighbours.addFdb({ link: name("vf"), macAddress: "00:00:00:00:00:00", destination: "192.0.2.7" });
+  await handle.neighbours.addFdb({ link: name("vf"), macAddress: "00:00:00:00:00:00", destination: "192.0.2.7" });
+  await handle.neighbours.addFdb({ link: name("vf"), macAddress: "02:00:00:00:00:07", destination: "192.0.2.8" });
+  const shown = (await sh(`bridge fdb show dev ${name("vf")}`)).stdout;
+  assert.match(shown, /00:00:00:00:00:00 dst 192\.0\.2\.7 self permanent/);
+  assert.match(shown, /02:00:00:00:00:07 dst 192\.0\.2\.8 self permanent/);
+  for (let i = 0; i < 2; i++) {
+    await handle.neighbours.removeFdb({ link: name("vf"), macAddress: "02:00:00:00:00:07", destination: "192.0.2.8" });
+  }
+  assert.not.match((await sh(`bridge fdb show dev ${name("vf")}`)).stdout, /02:00:00:00:00:07/);
+});
+
+neighbours("serves concurrent dumps and changes on one socket without mixing their replies", async () => {
+  await handle.links.addBridge(name("cb"), { mtu: 1500, up: true });
+  const work: Promise<unknown>[] = [];
+  for (let i = 0; i < 20; i++) {
+    work.push(handle.links.list());
+    work.push(handle.links.addVethPair(name(`cc${i}`), name(`cq${i}`), { mtu: 1500, master: name("cb"), up: true }));
+    work.push(handle.routes.list());
+  }
+  await Promise.all(work);
+  const made = (await handle.links.list()).filter((link) => link.name.startsWith(name("cc")));
+  assert.is(made.length, 20);
+});
+
+neighbours.run();

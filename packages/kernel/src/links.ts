@@ -86,6 +86,11 @@ export interface Links {
   list(signal?: AbortSignal): Promise<Link[]>;
   /** Deletes a link; already gone counts as success. */
   delete(name: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Optional: deletes many links in one kernel pass (NetlinkLinks: one link group, one RTM_DELLINK). Missing links
+   * count as deleted. The link reaper uses it when present.
+   */
+  deleteMany?(names: readonly string[], signal?: AbortSignal): Promise<void>;
 }
 
 /** Addresses (CIDR strings, v4 or v6) on links. */

@@ -4,6 +4,7 @@ import type { Namespace } from "./links.js";
 import { NetlinkAddresses, NetlinkRoutes } from "./netlink-addresses.js";
 import { deadline } from "./netlink-error.js";
 import { NetlinkLinks } from "./netlink-links.js";
+import { NetlinkNeighbours } from "./netlink-neighbours.js";
 import { RtSocket } from "./rt-socket.js";
 
 /** A `Namespace` backed by one rtnetlink socket that lives in that namespace. */
@@ -13,6 +14,8 @@ export class NetlinkNamespace implements Namespace {
   readonly links: NetlinkLinks;
   readonly addresses: NetlinkAddresses;
   readonly routes: NetlinkRoutes;
+  /** Neighbour (ARP/NDP) and FDB entries: not part of `Namespace`, for drivers that program their own L2. */
+  readonly neighbours: NetlinkNeighbours;
   private readonly socket: RtSocket;
 
   constructor(socket: RtSocket, path: string | undefined) {
@@ -21,6 +24,7 @@ export class NetlinkNamespace implements Namespace {
     this.links = new NetlinkLinks(socket);
     this.addresses = new NetlinkAddresses(socket);
     this.routes = new NetlinkRoutes(socket);
+    this.neighbours = new NetlinkNeighbours(socket);
   }
 
   async close(): Promise<void> {

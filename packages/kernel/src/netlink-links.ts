@@ -298,7 +298,9 @@ export class NetlinkLinks implements Links {
       if (!same) {
         throw new TsnetError(
           "CONFLICT",
-          `${what}: a ${existing?.kind ?? "link"} named "${attrs.ifname}" already exists`,
+          existing === undefined
+            ? `${what}: ${peer === undefined ? "the name" : `"${peer}"`} is already taken`
+            : `${what}: a ${existing.kind} named "${attrs.ifname}" already exists`,
           {
             cause: error,
           },
