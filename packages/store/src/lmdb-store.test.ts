@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -111,6 +111,21 @@ test("refuses a second opener in the same process with CONFLICT naming the pid",
     assert.ok(isTsnetError(error) && error.code === "CONFLICT", String(error));
     assert.is((error as Error).message, `state dir "${directory}" is locked by pid ${process.pid}`);
   } finally {
+    await store.close();
+  }
+});
+
+test("refuses an opener that reaches the same directory through another path", async ({ directory }) => {
+  const store = await openLmdbStore({ directory });
+  const alias = `${directory}-alias`;
+  await symlink(directory, alias);
+  try {
+    await openLmdbStore({ directory: alias });
+    assert.unreachable("open through the symlink should fail");
+  } catch (error) {
+    assert.ok(isTsnetError(error) && error.code === "CONFLICT", String(error));
+  } finally {
+    await rm(alias, { force: true });
     await store.close();
   }
 });
