@@ -153,7 +153,8 @@ export class Ipam implements IpamDriver {
       this.#pools.set(poolId, this.#newPool(poolId, stored.addressSpace, network, subPool, stored.options ?? {}));
     }
     let addresses = 0;
-    for (const [key] of this.#store.list("ipam/addr/")) {
+    // scan, not list: a full /12 is a million keys, which list would hold in memory at once.
+    for (const [key] of this.#store.scan?.("ipam/addr/") ?? this.#store.list("ipam/addr/")) {
       const rest = key.slice("ipam/addr/".length);
       const slash = rest.lastIndexOf("/");
       const pool = this.#pools.get(rest.slice(0, slash));

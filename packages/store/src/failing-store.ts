@@ -40,6 +40,10 @@ export class FailingStore implements Store {
     return this.inner.list<T>(prefix);
   }
 
+  scan<T extends StoredValue>(prefix: string): Iterable<[key: string, value: T]> {
+    return this.inner.scan?.<T>(prefix) ?? this.inner.list<T>(prefix);
+  }
+
   async transaction<R>(work: (tx: Transaction) => R, signal?: AbortSignal): Promise<R> {
     const queued = this.#failures.shift();
     if (queued === undefined && this.#predicate === undefined) return this.inner.transaction(work, signal);

@@ -86,6 +86,14 @@ export class LmdbStore implements Store {
     return listPrefix<T>(this.#db, prefix);
   }
 
+  *scan<T extends StoredValue>(prefix: string): Generator<[key: string, value: T]> {
+    this.#assertOpen();
+    for (const { key, value } of this.#db.getRange({ start: prefix })) {
+      if (typeof key !== "string" || !key.startsWith(prefix)) return;
+      yield [key, value as T];
+    }
+  }
+
   async transaction<R>(work: (tx: Transaction) => R, signal?: AbortSignal): Promise<R> {
     this.#assertOpen();
     if (signal?.aborted) throw new TsnetError("UNAVAILABLE", "store transaction: aborted before start");

@@ -75,6 +75,14 @@ export class MemoryStore implements Store {
     return listMap<T>(this.#data, prefix);
   }
 
+  *scan<T extends StoredValue>(prefix: string): Generator<[key: string, value: T]> {
+    const keys = [...this.#data.keys()].filter((key) => key.startsWith(prefix)).sort();
+    for (const key of keys) {
+      const value = this.#data.get(key);
+      if (value !== undefined) yield [key, copy(value as T) as T];
+    }
+  }
+
   async transaction<R>(work: (tx: Transaction) => R, signal?: AbortSignal): Promise<R> {
     if (this.#closed) throw new TsnetError("UNAVAILABLE", "store is closed");
     if (signal?.aborted) throw new TsnetError("UNAVAILABLE", "store transaction: aborted before start");

@@ -83,6 +83,8 @@ function contract(name: string, create: () => Promise<{ store: Store; cleanup: (
       ["ipam/addr/a", "ipam/addr/b", "ipam/addr/c/d"],
     );
     assert.equal(store.list("nothing/"), []);
+    assert.equal([...(store.scan?.("ipam/addr/") ?? [])], store.list("ipam/addr/"));
+    assert.ok(store.scan !== undefined, "both stores implement scan");
   });
 
   test("serialises concurrent read-modify-write transactions", async ({ store }) => {

@@ -20,6 +20,11 @@ export interface Transaction {
 export interface Store {
   get<T extends StoredValue>(key: string): T | undefined;
   list<T extends StoredValue>(prefix: string): Array<[key: string, value: T]>;
+  /**
+   * Like `list`, but lazily: for loading large prefixes (a million addresses) without holding them all at once.
+   * Optional: callers fall back to `list` when a store lacks it. Do not write while iterating.
+   */
+  scan?<T extends StoredValue>(prefix: string): Iterable<[key: string, value: T]>;
   transaction<R>(work: (tx: Transaction) => R, signal?: AbortSignal): Promise<R>;
   close(): Promise<void>;
 }
