@@ -5,14 +5,20 @@ import * as assert from "uvu/assert";
 import {
   canPing,
   cleanup,
+  connect,
   containerAddress,
   createNetwork,
+  disconnect,
   docker,
   ensureBusyboxImage,
   ensureDocker,
+  eventually,
   execIn,
   fixture,
   freeSubnet,
+  hostFetch,
+  hostLinks,
+  nftTables,
   RUN_PREFIX,
   runContainer,
   TEST_IMAGE,
@@ -48,6 +54,32 @@ harness("two containers on one network ping each other by address and by name", 
   assert.ok(await canPing(first.name, address), `ping ${address}`);
   assert.ok(await canPing(first.name, second.name), `ping ${second.name}`);
   assert.is((await execIn(first.name, ["hostname"])).stdout.trim(), first.id.slice(0, 12));
+});
+
+harness("a published port answers from the host, and network connect adds an interface", async () => {
+  const { name } = network.get();
+  const server = await runContainer({
+    network: name,
+    publish: ["127.0.0.1::8080"],
+    command: ["sh", "-c", "mkdir -p /www && echo tsnet-e2e > /www/index.html && httpd -f -p 8080 -h /www"],
+  });
+  const port = (await docker(["port", server.name, "8080/tcp"])).split(":").pop();
+  assert.ok(
+    await eventually(async () => (await hostFetch(`http://127.0.0.1:${port}/`).catch(() => undefined))?.status === 200),
+    "the port answers",
+  );
+  assert.is((await hostFetch(`http://127.0.0.1:${port}/`)).body.trim(), "tsnet-e2e");
+  const second = await createNetwork({ subnets: [await freeSubnet()] });
+  await connect(second.name, server.name);
+  assert.match(await containerAddress(server.name, second.name), /^10\.2\d\d\./);
+  assert.ok((await execIn(server.name, ["ip", "-o", "link", "show", "eth1"])).code === 0, "eth1 exists");
+  await disconnect(second.name, server.name);
+  assert.is.not((await execIn(server.name, ["ip", "-o", "link", "show", "eth1"])).code, 0, "eth1 is gone");
+});
+
+harness("host inspection helpers read links and nftables tables", () => {
+  assert.equal(hostLinks("lo"), ["lo"]);
+  for (const table of nftTables()) assert.match(table, /^(ip|ip6|inet|arp|bridge|netdev) \S+$/);
 });
 
 harness("cleanup removes every container and network with the run prefix", async () => {

@@ -518,6 +518,63 @@ export async function canPing(container: string, target: string): Promise<boolea
   return (await execIn(container, ["ping", "-c", "1", "-W", "2", target])).code === 0;
 }
 
+/** The container's IPv6 address on one network (no prefix), or "" when it has none. */
+export async function containerAddress6(container: string, network: string): Promise<string> {
+  return docker([
+    "inspect",
+    "--format",
+    `{{(index .NetworkSettings.Networks ${JSON.stringify(network)}).GlobalIPv6Address}}`,
+    container,
+  ]);
+}
+
+/** `docker network connect [--ip IP] NETWORK CONTAINER`; rejects with Docker's error text. */
+export async function connect(network: string, container: string, ip?: string): Promise<void> {
+  await docker(["network", "connect", ...(ip ? ["--ip", ip] : []), network, container]);
+}
+
+/** `docker network disconnect NETWORK CONTAINER`; rejects with Docker's error text. */
+export async function disconnect(network: string, container: string): Promise<void> {
+  await docker(["network", "disconnect", network, container]);
+}
+
+/** Names of the host's links (root namespace) that start with `prefix`, e.g. "ts" for everything tsnet made. */
+export function hostLinks(prefix: string): string[] {
+  const text = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
+  return text
+    .split("\n")
+    .map((line) => /^\d+:\s+([^:@]+)/.exec(line)?.[1] ?? "")
+    .filter((name) => name.startsWith(prefix));
+}
+
+/** The host's nftables tables as "family name" lines, e.g. "inet tsnet". */
+export function nftTables(): string[] {
+  const text = execFileSync("nft", ["list", "tables"], { encoding: "utf8" });
+  return text
+    .split("\n")
+    .map((line) => line.replace(/^table\s+/, "").trim())
+    .filter(Boolean);
+}
+
+/**
+ * Fetches `http://HOST:PORT/PATH` from the host (the test process) with a timeout; resolves with the status and
+ * body, or rejects on connection failure. For `-p` published ports; containers serve with `httpd` from busybox.
+ */
+export async function hostFetch(url: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return { status: response.status, body: await response.text() };
+}
+
+/** Polls `check` every 100 ms until it resolves true or `timeoutMs` passes; resolves with the last answer. */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await sleep(100);
+  }
+  return check();
+}
+
 /** Names (with this run's prefix) of containers and networks that exist now. */
 async function leftovers(): Promise<{ containers: string[]; networks: string[] }> {
   const names = async (args: string[]) =>
