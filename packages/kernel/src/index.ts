@@ -6,6 +6,7 @@ export {
   renderRuleset,
   tsnetTables,
 } from "./firewall-render.js";
+export { type LinkEvent, type LinkWatch, watchLinks } from "./link-events.js";
 export * from "./links.js";
 export {
   createNamedNamespace,

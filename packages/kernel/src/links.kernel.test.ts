@@ -1,6 +1,7 @@
 import { isTsnetError } from "@tsnet/protocol";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { watchLinks } from "./link-events.js";
 import { type NetlinkNamespace, openNamespace } from "./namespace.js";
 import { cleanupNamespaces, makeContainer, makeNamespace, ping, prefix, sh } from "./netns.test.helpers.js";
 import { createLinkReaper } from "./reaper.js";
@@ -246,3 +247,27 @@ neighbours("serves concurrent dumps and changes on one socket without mixing the
 });
 
 neighbours.run();
+
+const events = suite("watchLinks (kernel)");
+
+events("reports a bridge being created and deleted", async () => {
+  const seen: string[] = [];
+  const watch = watchLinks((event) => {
+    if (event.name === name("ev")) seen.push(`${event.type}:${event.kind ?? "?"}`);
+  });
+  const local = await openNamespace();
+  try {
+    await local.links.addBridge(name("ev"), { mtu: 1500 });
+    await local.links.delete(name("ev"));
+    for (let i = 0; i < 50 && !seen.some((entry) => entry.startsWith("deleted")); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } finally {
+    watch.close();
+    await local.close();
+  }
+  assert.is(seen[0], "added-or-changed:bridge");
+  assert.ok(seen.includes("deleted:bridge"), seen.join());
+});
+
+events.run();

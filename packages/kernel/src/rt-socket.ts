@@ -36,6 +36,9 @@ export class RtSocket {
   /** A socket in the current namespace, or in the one at `namespacePath`. */
   static open(namespacePath?: string, timeoutMs: number = DEFAULT_REQUEST_TIMEOUT_MS): RtSocket {
     const rt = namespacePath === undefined ? createRtNetlink() : inNamespace(namespacePath, () => createRtNetlink());
+    // An 'error' event without a listener would crash the process (e.g. ENOBUFS); pending requests fail by
+    // their deadline instead.
+    rt.socket.on("error", () => {});
     return new RtSocket(rt, timeoutMs, namespacePath);
   }
 
