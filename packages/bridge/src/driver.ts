@@ -38,7 +38,7 @@ export interface BridgeDriverOptions {
   /** Shared state; the driver keeps its records under `bridge/`. The caller keeps ownership. */
   store: Store;
   logger?: Logger;
-  /** Background link deleter (the kernel package's batched reaper); default: one over `namespace.links`. */
+  /** Background link deleter (the kernel package's batched reaper); default: one over `namespace.links`, 50 ms linger. */
   reaper?: LinkReaper;
   /** Ephemeral range and host-port test for published ports. */
   hostPorts?: HostPortsOptions;
@@ -89,8 +89,10 @@ export async function createBridgeDriver(options: BridgeDriverOptions): Promise<
     firewall: new FirewallState(options.firewall, options.firewallTimeoutMs ?? 10_000),
     store: options.store,
     log,
+    // A 50 ms linger lets a burst of DeleteEndpoints share one kernel pass (one RCU grace period) and keeps
+    // deletions from contending, one by one, with the RTM_NEWLINKs of containers starting at the same time.
     reaper: createReaping(
-      options.reaper ?? createLinkReaper(options.namespace.links, { logger: log }),
+      options.reaper ?? createLinkReaper(options.namespace.links, { logger: log, lingerMs: 50 }),
       options.namespace.links,
       log,
     ),
