@@ -1,5 +1,5 @@
 import { TsnetError } from "@tsnet/protocol";
-import { type Family, formatNetwork, type Network, parseNetwork } from "./address.js";
+import { type Family, formatNetwork, type Network, overlaps, parseNetwork } from "./address.js";
 
 /** One `--default-address-pool base=...,size=...` entry: `base` cut into networks of prefix length `size`. */
 export interface DefaultPool {
@@ -58,4 +58,35 @@ export function* candidates(pools: readonly DefaultPoolRange[], family: Family):
       yield { family, base: base.base + i * step, prefix: size, bits: base.bits, size: step };
     }
   }
+}
+
+/**
+ * The first candidate of `pools` for `family` that is not `taken` (overlaps a held pool) and overlaps no host route.
+ * @throws TsnetError EXHAUSTED when none is left, or when no pool of the family is configured.
+ */
+export function chooseDefaultPool(
+  call: string,
+  space: string,
+  pools: readonly DefaultPoolRange[],
+  family: Family,
+  taken: (candidate: Network) => boolean,
+  routes: readonly Network[],
+): Network {
+  let tried = 0;
+  for (const candidate of candidates(pools, family)) {
+    tried++;
+    if (taken(candidate)) continue;
+    if (routes.some((route) => overlaps(route, candidate))) continue;
+    return candidate;
+  }
+  if (tried === 0) {
+    throw new TsnetError(
+      "EXHAUSTED",
+      `${call}: no default IPv${family} pool is configured for address space "${space}"; pass a subnet`,
+    );
+  }
+  throw new TsnetError(
+    "EXHAUSTED",
+    `${call}: no default pool left in address space "${space}": all ${tried} overlap held pools or host routes`,
+  );
 }

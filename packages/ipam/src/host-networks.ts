@@ -1,5 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { endianness } from "node:os";
+import { TsnetError } from "@tsnet/protocol";
+import { type Network, parseNetwork } from "./address.js";
 
 /** The networks the host already routes; default pools that overlap one are skipped. */
 export interface HostNetworks {
@@ -71,4 +73,26 @@ export function parseIpv6RouteTable(text: string): string[] {
     out.push(`${groups.join(":")}/${prefix}`);
   }
   return out;
+}
+
+/**
+ * The host's routes as networks, default routes left out (they overlap everything; Docker's
+ * netutils.CheckRouteOverlaps skips them too).
+ * @throws TsnetError UNAVAILABLE when the source fails.
+ */
+export async function readHostRoutes(source: HostNetworks, signal?: AbortSignal): Promise<Network[]> {
+  let listed: string[];
+  try {
+    listed = await source.list(signal);
+  } catch (error) {
+    throw new TsnetError("UNAVAILABLE", `RequestPool: cannot read the host's routes: ${String(error)}`, {
+      cause: error,
+    });
+  }
+  const routes: Network[] = [];
+  for (const text of listed) {
+    const network = parseNetwork(text);
+    if (network !== undefined && network.prefix > 0) routes.push(network);
+  }
+  return routes;
 }

@@ -10,9 +10,8 @@ export {
   GATEWAY_ADDRESS_TYPE,
   Ipam,
   type IpamOptions,
-  KEYS,
   type PoolInfo,
   REQUEST_ADDRESS_TYPE,
-  type StoredPool,
 } from "./ipam.js";
+export { KEYS, type StoredPool } from "./keys.js";
 export { BITMAP_LIMIT, Pool, type PoolSpec, SERIAL_OPTION } from "./pool.js";

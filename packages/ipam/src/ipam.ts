@@ -14,43 +14,25 @@ import {
   TsnetError,
   toTsnetError,
 } from "@tsnet/protocol";
-import type { Store, StoredValue } from "@tsnet/store";
+import type { Store } from "@tsnet/store";
 import { containsNetwork, formatNetwork, type Network, overlaps, parseNetwork } from "./address.js";
 import {
-  candidates,
+  chooseDefaultPool,
   type DefaultPool,
   type DefaultPoolRange,
   DOCKER_GLOBAL_DEFAULT_POOLS,
   DOCKER_LOCAL_DEFAULT_POOLS,
   parseDefaultPools,
 } from "./default-pools.js";
-import { type HostNetworks, ProcHostNetworks } from "./host-networks.js";
+import { type HostNetworks, ProcHostNetworks, readHostRoutes } from "./host-networks.js";
+import { KEYS, type StoredPool } from "./keys.js";
 import { Pool, SERIAL_OPTION } from "./pool.js";
+import { checkPoolId, parseFamilyNetwork, stringMap } from "./validate.js";
 
 /** `RequestAddress` option key whose value says what the address is for. */
 export const REQUEST_ADDRESS_TYPE = "RequestAddressType";
 /** `RequestAddressType` value of gateway requests. */
 export const GATEWAY_ADDRESS_TYPE = "com.docker.network.gateway";
-
-/** Store keys, all under `ipam/`. A single allocation writes one small key. */
-export const KEYS = {
-  /** `ipam/pool/<PoolID>` → {@link StoredPool} */
-  pool: (poolId: string): string => `ipam/pool/${poolId}`,
-  /** `ipam/addr/<PoolID>/<address>` → "gateway" | "address" */
-  address: (poolId: string, address: string): string => `ipam/addr/${poolId}/${address}`,
-  /** `ipam/cursor/<PoolID>` → decimal offset of the last serial allocation */
-  cursor: (poolId: string): string => `ipam/cursor/${poolId}`,
-} as const;
-
-/** The stored form of a pool. */
-export interface StoredPool {
-  [key: string]: StoredValue;
-  addressSpace: string;
-  pool: string;
-  subPool: string;
-  options: Record<string, string>;
-  v6: boolean;
-}
 
 /** Options of {@link createIpam}. */
 export interface IpamOptions {
@@ -210,8 +192,9 @@ export class Ipam implements IpamDriver {
       if (request.SubPool !== "" && request.SubPool !== undefined) {
         throw new TsnetError("INVALID_ARGUMENT", `${call}: SubPool "${request.SubPool}" needs a Pool`);
       }
-      const routes = await this.#hostRoutes(context?.signal);
-      network = this.#chooseDefault(call, space, family, routes);
+      const routes = await readHostRoutes(this.#hostNetworks, context?.signal);
+      const taken = (candidate: Network) => this.#overlapping(space, candidate) !== undefined;
+      network = chooseDefaultPool(call, space, this.#defaults.get(space) ?? [], family, taken, routes);
     } else {
       network = parseFamilyNetwork(call, "Pool", request.Pool, family);
       if (request.SubPool !== "" && request.SubPool !== undefined) {
@@ -444,87 +427,5 @@ export class Ipam implements IpamDriver {
       if (pool.space === space && overlaps(pool.network, network)) return pool;
     }
     return undefined;
-  }
-
-  async #hostRoutes(signal: AbortSignal | undefined): Promise<Network[]> {
-    let listed: string[];
-    try {
-      listed = await this.#hostNetworks.list(signal);
-    } catch (error) {
-      throw new TsnetError("UNAVAILABLE", `RequestPool: cannot read the host's routes: ${String(error)}`, {
-        cause: error,
-      });
-    }
-    const routes: Network[] = [];
-    for (const text of listed) {
-      const network = parseNetwork(text);
-      // A default route overlaps everything; Docker skips it too (netutils.CheckRouteOverlaps).
-      if (network !== undefined && network.prefix > 0) routes.push(network);
-    }
-    return routes;
-  }
-
-  #chooseDefault(call: string, space: string, family: 4 | 6, routes: Network[]): Network {
-    const defaults = this.#defaults.get(space) ?? [];
-    let tried = 0;
-    for (const candidate of candidates(defaults, family)) {
-      tried++;
-      if (this.#overlapping(space, candidate) !== undefined) continue;
-      if (routes.some((route) => overlaps(route, candidate))) continue;
-      return candidate;
-    }
-    if (tried === 0) {
-      throw new TsnetError(
-        "EXHAUSTED",
-        `${call}: no default IPv${family} pool is configured for address space "${space}"; pass a subnet`,
-      );
-    }
-    throw new TsnetError(
-      "EXHAUSTED",
-      `${call}: no default pool left in address space "${space}": all ${tried} overlap held pools or host routes`,
-    );
-  }
-}
-
-function parseFamilyNetwork(call: string, field: string, text: string, family: 4 | 6): Network {
-  const network = typeof text === "string" ? parseNetwork(text) : undefined;
-  if (network === undefined) throw new TsnetError("INVALID_ARGUMENT", `${call}: ${field} "${text}" is not a CIDR`);
-  if (network.family !== family) {
-    throw new TsnetError(
-      "INVALID_ARGUMENT",
-      `${call}: ${field} "${text}" is IPv${network.family} but V6 is ${family === 6 ? "true" : "false"}`,
-    );
-  }
-  return network;
-}
-
-function stringMap(call: string, field: string, value: unknown): Record<string, string> {
-  if (value === null || value === undefined) return {};
-  if (typeof value !== "object" || Array.isArray(value)) {
-    throw new TsnetError("INVALID_ARGUMENT", `${call}: ${field} must be an object of strings`);
-  }
-  const out: Record<string, string> = {};
-  for (const [key, item] of Object.entries(value)) {
-    if (typeof item !== "string") {
-      throw new TsnetError("INVALID_ARGUMENT", `${call}: ${field}["${key}"] must be a string`);
-    }
-    out[key] = item;
-  }
-  return out;
-}
-
-/** Checks the PoolID shape `<space>/<cidr>` or `<space>/<cidr>/<sub-pool cidr>`. */
-function checkPoolId(call: string, poolId: unknown): void {
-  const parts = typeof poolId === "string" ? poolId.split("/") : [];
-  const ok =
-    (parts.length === 3 || parts.length === 5) &&
-    (parts[0] as string).length > 0 &&
-    parseNetwork(`${parts[1]}/${parts[2]}`) !== undefined &&
-    (parts.length === 3 || parseNetwork(`${parts[3]}/${parts[4]}`) !== undefined);
-  if (!ok) {
-    throw new TsnetError(
-      "INVALID_ARGUMENT",
-      `${call}: PoolID "${String(poolId)}" is not "<address space>/<CIDR>" or "<address space>/<CIDR>/<CIDR>"`,
-    );
   }
 }
