@@ -167,6 +167,9 @@ async function durable(): Promise<void> {
       `   acknowledged allocations:                             ${f(rate)} /s  ${f(rate / raw, 2)}x raw fsync  ` +
         `(${f(transactions / commits, 1)} transactions per commit)`,
     );
+    console.log(
+      "   Docker 20.10 + boltdb, one fsync per allocation: ~4,400 /s (fixed reference from the issue, not measured here)",
+    );
   } finally {
     await rm(root, { recursive: true, force: true });
   }
