@@ -50,8 +50,9 @@ export function parseUvu(output) {
   const failures = [...clean.matchAll(/^\s*FAIL\s+(.*?)\s*"(.*)"\s*$/gm)].map((match) =>
     match[1] ? `${match[1]} > ${match[2]}` : String(match[2]),
   );
-  // A file that throws on import prints its stack and no block: name the first test file in that stack.
-  const loadError = /([\w./@-]+\.test\.[cm]?[jt]s)/.exec(clean)?.[1];
+  // A run that crashed or whose file threw on import prints no block: name the last test file it mentioned
+  // (uvu prints each file's name before running it; an import error's stack names the file).
+  const loadError = [...clean.matchAll(/([\w./@-]+\.test\.[cm]?[jt]s)/g)].pop()?.[1];
   // scripts/uvu-each.mjs runs one uvu per file and names each file whose run printed no block.
   const unrun = [...clean.matchAll(/^\[uvu-each\] FAILED TO RUN: (\S+)/gm)].map((match) => String(match[1]));
   for (const file of unrun) failures.push(`${file} did not run (failed to load?)`);
@@ -99,7 +100,7 @@ async function runTestScript(pkg, script) {
     note = `timed out after ${SCRIPT_TIMEOUT_MS / 1000} s`;
   } else if (result.code !== 0 && counts.blocks === 0) {
     failed += 1;
-    note = `exit ${result.code ?? result.signal} with no uvu summary: ${counts.loadError ? `${counts.loadError.replace(`${ROOT}/`, "")} failed to load` : "a test file failed to load?"}`;
+    note = `exit ${result.code ?? result.signal} with no uvu summary: ${counts.loadError ? `crashed or failed to load in ${counts.loadError.replace(`${ROOT}/`, "")}` : "a test file failed to load?"}`;
   } else if (result.code !== 0 && failed === 0) {
     failed += 1;
     note = `exit ${result.code ?? result.signal} although no test failed`;
