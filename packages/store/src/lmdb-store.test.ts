@@ -74,6 +74,19 @@ test("commits concurrent transactions together (group commit)", async ({ directo
   }
 });
 
+test("shows reads outside transactions only committed state", async ({ directory }) => {
+  const store = await openLmdbStore({ directory });
+  try {
+    const pending = store.transaction((tx) => tx.put("k", "new"));
+    assert.is(store.get("k"), undefined);
+    assert.equal(store.list("k"), []);
+    await pending;
+    assert.is(store.get("k"), "new");
+  } finally {
+    await store.close();
+  }
+});
+
 test("keeps state across close and reopen", async ({ directory }) => {
   const first = await openLmdbStore({ directory });
   await first.transaction((tx) => tx.put("a", { b: [1, 2] }));
