@@ -18,7 +18,7 @@ import type {
   ProgramExternalConnectivityRequest,
   RevokeExternalConnectivityRequest,
 } from "@tsnet/protocol";
-import { silentLogger, TsnetError } from "@tsnet/protocol";
+import { MAX_MTU, MIN_MTU, silentLogger, TsnetError } from "@tsnet/protocol";
 import type { Store } from "@tsnet/store";
 import { programExternalConnectivity, revokeExternalConnectivity } from "./connectivity.js";
 import type { BridgeDeps } from "./deps.js";
@@ -26,7 +26,6 @@ import { createEndpoint, deleteEndpoint, endpointOperInfo, join } from "./endpoi
 import { FirewallState } from "./firewall-state.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { createNetwork, deleteNetwork } from "./networks.js";
-import { MAX_MTU, MIN_MTU } from "./options.js";
 import { type HostPortsOptions, PortAllocator } from "./ports.js";
 import { createReaping } from "./reaping.js";
 import { type ReconcileSummary, reconcile } from "./reconcile.js";

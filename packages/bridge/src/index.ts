@@ -10,16 +10,7 @@ export {
   PEER_VETH_PREFIX,
   peerVethName,
 } from "./names.js";
-export {
-  BRIDGE_NAME_OPTION,
-  CONTAINER_IFACE_PREFIX_OPTION,
-  ENABLE_ICC_OPTION,
-  ENABLE_IP_MASQUERADE_OPTION,
-  HOST_BINDING_IPV4_OPTION,
-  MTU_OPTION,
-  type NetworkConfig,
-  type Subnet,
-} from "./options.js";
+export { MIN_IPV6_MTU, type NetworkConfig, type Subnet } from "./options.js";
 export {
   bindProbe,
   DEFAULT_HOST_PORT_RANGE,

@@ -1,4 +1,10 @@
-import ipaddr from "ipaddr.js";
+/** Address helpers over @tsnet/protocol's strict (Go-compatible) IP parsing, with canonical text forms. */
+import {
+  cidrContains as contains,
+  formatIp,
+  parseCidr as parseCidrValue,
+  parseIp as parseIpValue,
+} from "@tsnet/protocol";
 
 /** A parsed address: `family` 4 or 6 and the address in canonical text form. */
 export interface ParsedIp {
@@ -13,33 +19,25 @@ export interface ParsedCidr extends ParsedIp {
 
 /** Parses a plain IP strictly (dotted quad for IPv4, no zones), or undefined. */
 export function parseIp(text: string): ParsedIp | undefined {
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return { family: 4, address: ipaddr.IPv4.parse(text).toString() };
-  if (text.includes(":") && !text.includes("%") && ipaddr.IPv6.isValid(text)) {
-    return { family: 6, address: ipaddr.IPv6.parse(text).toString() };
-  }
-  return undefined;
+  const ip = parseIpValue(text);
+  return ip === undefined ? undefined : { family: ip.family, address: formatIp(ip) };
 }
 
 /** Parses `address/prefix`, or undefined. */
 export function parseCidr(text: string): ParsedCidr | undefined {
-  const slash = text.indexOf("/");
-  if (slash < 0) return undefined;
-  const ip = parseIp(text.slice(0, slash));
-  const prefixText = text.slice(slash + 1);
-  if (ip === undefined || !/^[0-9]{1,3}$/.test(prefixText)) return undefined;
-  const prefix = Number(prefixText);
-  if (prefix > (ip.family === 4 ? 32 : 128)) return undefined;
-  return { ...ip, prefix };
+  const cidr = parseCidrValue(text);
+  return cidr === undefined ? undefined : { family: cidr.family, address: formatIp(cidr), prefix: cidr.prefix };
 }
 
 /** Whether `ip` (plain) lies inside `cidr`; false for mismatched families. */
 export function cidrContains(cidr: ParsedCidr, ip: ParsedIp): boolean {
-  if (cidr.family !== ip.family) return false;
-  const network = ipaddr.parse(cidr.address);
-  return ipaddr.parse(ip.address).match(network, cidr.prefix);
+  const network = parseCidrValue(`${cidr.address}/${cidr.prefix}`);
+  const address = parseIpValue(ip.address);
+  return network !== undefined && address !== undefined && contains(network, address);
 }
 
-/** The four bytes of an IPv4 address. */
+/** The four bytes of an IPv4 address (dotted quad). */
 export function ipv4Bytes(address: string): number[] {
-  return ipaddr.IPv4.parse(address).toByteArray();
+  const value = Number(parseIpValue(address)?.value ?? 0n);
+  return [(value >>> 24) & 255, (value >>> 16) & 255, (value >>> 8) & 255, value & 255];
 }

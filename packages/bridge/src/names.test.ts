@@ -1,9 +1,9 @@
+import { isInterfaceName } from "@tsnet/protocol";
 import fc from "fast-check";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { macFromIpv4, randomMac } from "./mac.js";
 import { bridgeName, hostVethName, isOwnLinkName, peerVethName } from "./names.js";
-import { isInterfaceName } from "./options.js";
 
 const names = suite("names");
 

@@ -1,10 +1,10 @@
 /** CreateNetwork and DeleteNetwork: the bridge, its gateway addresses and its firewall entry. */
 import type { CreateNetworkRequest, DeleteNetworkRequest } from "@tsnet/protocol";
-import { TsnetError } from "@tsnet/protocol";
+import { BRIDGE_NAME_OPTION, TsnetError } from "@tsnet/protocol";
 import { type BridgeDeps, firewallNetwork } from "./deps.js";
 import { parseCidr } from "./ip.js";
 import { bridgeName, isOwnLinkName } from "./names.js";
-import { BRIDGE_NAME_OPTION, type NetworkConfig, parseNetworkConfig } from "./options.js";
+import { type NetworkConfig, parseNetworkConfig } from "./options.js";
 import {
   cleanupSignal,
   type EndpointRecord,

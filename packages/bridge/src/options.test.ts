@@ -1,8 +1,8 @@
-import { isTsnetError, silentLogger } from "@tsnet/protocol";
+import { isInterfaceName, isTsnetError, readBoolean, readMtu, silentLogger } from "@tsnet/protocol";
 import fc from "fast-check";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { isInterfaceName, parseNetworkConfig, readBoolean, readMtu } from "./options.js";
+import { parseNetworkConfig } from "./options.js";
 import { networkRequest } from "./testing.js";
 
 const options = suite("options");

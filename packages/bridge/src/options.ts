@@ -3,21 +3,25 @@
  * bridge driver (libnetwork drivers/bridge). Every bad value is INVALID_ARGUMENT naming the option.
  */
 import type { CreateNetworkRequest, IpamData, Logger } from "@tsnet/protocol";
-import { TsnetError } from "@tsnet/protocol";
+import {
+  BRIDGE_ENABLE_ICC_OPTION,
+  BRIDGE_ENABLE_IP_MASQUERADE_OPTION,
+  BRIDGE_HOST_BINDING_IPV4_OPTION,
+  BRIDGE_NAME_OPTION,
+  CONTAINER_IFACE_PREFIX_OPTION,
+  isInterfaceName,
+  MTU_OPTION,
+  readBoolean,
+  readInterfaceName,
+  readIpv4,
+  readMtu,
+  TsnetError,
+} from "@tsnet/protocol";
 import { cidrContains, type ParsedCidr, parseCidr, parseIp } from "./ip.js";
 import { bridgeName } from "./names.js";
 
-export const BRIDGE_NAME_OPTION = "com.docker.network.bridge.name";
-export const MTU_OPTION = "com.docker.network.driver.mtu";
-export const ENABLE_ICC_OPTION = "com.docker.network.bridge.enable_icc";
-export const ENABLE_IP_MASQUERADE_OPTION = "com.docker.network.bridge.enable_ip_masquerade";
-export const HOST_BINDING_IPV4_OPTION = "com.docker.network.bridge.host_binding_ipv4";
-export const CONTAINER_IFACE_PREFIX_OPTION = "com.docker.network.container_iface_prefix";
 const BRIDGE_OPTION_PREFIX = "com.docker.network.bridge.";
 
-/** Smallest MTU the kernel accepts for IPv4, and the largest a bridge or veth takes. */
-export const MIN_MTU = 68;
-export const MAX_MTU = 65535;
 /** IPv6 needs at least 1280 (RFC 8200); below it the kernel disables IPv6 on the link. */
 export const MIN_IPV6_MTU = 1280;
 
@@ -46,58 +50,11 @@ function reject(key: string, value: string, expected: string): never {
   throw new TsnetError("INVALID_ARGUMENT", `option ${key} ${JSON.stringify(value)} ${expected}`);
 }
 
-/** Reads an MTU (decimal string, 68-65535); undefined when absent. */
-export function readMtu(options: Record<string, string>, key: string = MTU_OPTION): number | undefined {
-  const value = options[key];
-  if (value === undefined) return undefined;
-  const mtu = /^[0-9]{1,5}$/.test(value) ? Number(value) : Number.NaN;
-  if (!(mtu >= MIN_MTU && mtu <= MAX_MTU)) reject(key, value, `is not an integer from ${MIN_MTU} to ${MAX_MTU}`);
-  return mtu;
-}
-
-const TRUE = new Set(["1", "t", "T", "TRUE", "true", "True"]);
-const FALSE = new Set(["0", "f", "F", "FALSE", "false", "False"]);
-
-/** Reads a boolean as Go's strconv.ParseBool does (Docker's bridge uses it); undefined when absent. */
-export function readBoolean(options: Record<string, string>, key: string): boolean | undefined {
-  const value = options[key];
-  if (value === undefined) return undefined;
-  if (TRUE.has(value)) return true;
-  if (FALSE.has(value)) return false;
-  return reject(key, value, "is not a boolean (true/false/1/0)");
-}
-
-/** Whether `name` is a valid Linux interface name: 1-15 bytes, not `.`/`..`, no `/`, `:` or whitespace. */
-export function isInterfaceName(name: string): boolean {
-  if (name === "" || name === "." || name === "..") return false;
-  if (Buffer.byteLength(name) > 15) return false;
-  return !/[/:\s]/.test(name);
-}
-
-/** Reads an interface name option; undefined when absent. */
-export function readInterfaceName(options: Record<string, string>, key: string): string | undefined {
-  const value = options[key];
-  if (value === undefined) return undefined;
-  if (!isInterfaceName(value)) {
-    reject(key, value, "is not a Linux interface name (1-15 bytes, no '/', ':' or whitespace, not '.' or '..')");
-  }
-  return value;
-}
-
-/** Reads a plain IPv4 address option; undefined when absent. */
-export function readIpv4(options: Record<string, string>, key: string): string | undefined {
-  const value = options[key];
-  if (value === undefined) return undefined;
-  const ip = parseIp(value);
-  if (ip?.family !== 4) reject(key, value, "is not an IPv4 address");
-  return ip.address;
-}
-
 function readContainerPrefix(options: Record<string, string>): string {
   const value = options[CONTAINER_IFACE_PREFIX_OPTION];
   if (value === undefined || value === "") return "eth";
   // Docker appends an index (eth0, eth1, ...), so leave room for up to three digits.
-  if (!isInterfaceName(value) || Buffer.byteLength(value) > 12 || /[0-9]$/.test(value)) {
+  if (!isInterfaceName(value) || new TextEncoder().encode(value).length > 12 || /[0-9]$/.test(value)) {
     reject(CONTAINER_IFACE_PREFIX_OPTION, value, "is not an interface name prefix (1-12 bytes, not ending in a digit)");
   }
   return value;
@@ -134,15 +91,20 @@ export function parseNetworkConfig(request: CreateNetworkRequest, defaultMtu: nu
   const generic = request.Options.generic;
   const named = readInterfaceName(generic, BRIDGE_NAME_OPTION);
   const mtu = readMtu(generic) ?? defaultMtu;
-  const icc = readBoolean(generic, ENABLE_ICC_OPTION) ?? true;
-  const masquerade = readBoolean(generic, ENABLE_IP_MASQUERADE_OPTION) ?? true;
-  const hostBindingIpv4 = readIpv4(generic, HOST_BINDING_IPV4_OPTION) ?? "";
+  const icc = readBoolean(generic, BRIDGE_ENABLE_ICC_OPTION) ?? true;
+  const masquerade = readBoolean(generic, BRIDGE_ENABLE_IP_MASQUERADE_OPTION) ?? true;
+  const hostBindingIpv4 = readIpv4(generic, BRIDGE_HOST_BINDING_IPV4_OPTION) ?? "";
   const containerIfacePrefix = readContainerPrefix(generic);
   const enableIpv6 = request.Options.enableIpv6 || request.IPv6Data.length > 0;
   if (enableIpv6 && mtu < MIN_IPV6_MTU) {
     reject(MTU_OPTION, String(mtu), `is below ${MIN_IPV6_MTU}, the smallest MTU IPv6 works with (--ipv6 is set)`);
   }
-  const known = new Set([BRIDGE_NAME_OPTION, ENABLE_ICC_OPTION, ENABLE_IP_MASQUERADE_OPTION, HOST_BINDING_IPV4_OPTION]);
+  const known = new Set([
+    BRIDGE_NAME_OPTION,
+    BRIDGE_ENABLE_ICC_OPTION,
+    BRIDGE_ENABLE_IP_MASQUERADE_OPTION,
+    BRIDGE_HOST_BINDING_IPV4_OPTION,
+  ]);
   const ignored = Object.keys(generic).filter((key) => key.startsWith(BRIDGE_OPTION_PREFIX) && !known.has(key));
   if (ignored.length > 0) log.warn({ options: ignored }, "ignoring unsupported bridge options");
   return {
