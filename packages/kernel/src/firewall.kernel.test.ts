@@ -7,6 +7,7 @@ import type { FirewallNames } from "./firewall-render.js";
 import { type NetlinkNamespace, openNamespace } from "./namespace.js";
 import { cleanupNamespaces, makeContainer, nsPath, ping, prefix, sh } from "./netns.test.helpers.js";
 import { NftFirewall } from "./nft-firewall.js";
+import { inNamespaceDo } from "./sandbox.js";
 
 const names: FirewallNames = { table: prefix, chain: `${prefix.toUpperCase()}-FWD`, comment: prefix };
 const bridgeA = `${prefix}a`;
@@ -180,6 +181,32 @@ fw("coalesces a burst of applies into at most two nft runs, ending in the last s
   const listed = (await sh(`nft list table inet ${prefix}`)).stdout;
   assert.match(listed, new RegExp(`iifname "${bridgeA}" oifname "${bridgeA}" drop`));
   await counted.flush();
+});
+
+fw("IPv6: isolation, icc and masquerade apply to v6 subnets as to v4", async () => {
+  await firewall.flush();
+  const add = async (ns: string, cidr: string, gateway: string) =>
+    inNamespaceDo(nsPath(ns), async (inside) => {
+      await inside.addresses.add("eth0", cidr);
+      await inside.routes.add({ destination: "default6", gateway });
+    });
+  await root.addresses.add(bridgeA, "fd95:1::1/64");
+  await root.addresses.add(bridgeB, "fd95:2::1/64");
+  await root.addresses.add(`${prefix}up`, "2001:db8:95::1/64");
+  await add(c1, "fd95:1::2/64", "fd95:1::1");
+  await add(c2, "fd95:1::3/64", "fd95:1::1");
+  await add(c3, "fd95:2::2/64", "fd95:2::1");
+  await inNamespaceDo(nsPath(outside), (inside) => inside.addresses.add("eth0", "2001:db8:95::2/64"));
+  await writeFile("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+  assert.ok(await ping(c1, "fd95:2::2"), "control: without rules the two networks reach each other");
+  const v6 = (network: FirewallNetwork, subnet: string) => ({ ...network, subnets: [...network.subnets, subnet] });
+  await firewall.apply([v6(networkA(), "fd95:1::/64"), v6(networkB(), "fd95:2::/64")]);
+  assert.ok(await ping(c1, "fd95:1::3"));
+  assert.not.ok(await ping(c1, "fd95:2::2"));
+  assert.ok(await ping(c1, "2001:db8:95::2"), "masqueraded: the outside has no route back to fd95:1::/64");
+  await firewall.apply([v6(networkA({ icc: false }), "fd95:1::/64"), v6(networkB(), "fd95:2::/64")]);
+  assert.not.ok(await ping(c1, "fd95:1::3"));
+  assert.ok(await ping(c1, "fd95:1::1"));
 });
 
 fw("flush removes every table and chain of ours", async () => {

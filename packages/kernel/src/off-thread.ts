@@ -40,7 +40,15 @@ async function remove(names) {
   }
   if (marked > 0) await socket.delLink({}, { group: workerData.group });
 }
-parentPort.on("message", ({ id, names }) => {
+parentPort.on("message", (message) => {
+  if (message === "close") {
+    // Closing our own socket and port lets the thread end by itself: terminating it from outside while its
+    // socket is polled can make the native addon throw past its callback and abort the whole process.
+    socket.socket.close();
+    parentPort.close();
+    return;
+  }
+  const { id, names } = message;
   remove(names).then(
     () => parentPort.postMessage({ id }),
     (e) => parentPort.postMessage({ id, error: String(e && e.message || e) }),
@@ -82,10 +90,19 @@ export class OffThreadDeleter {
     return withSignal(done, deadline(signal, this.timeoutMs * 4), what);
   }
 
+  /** Lets pending deletes finish, then asks the worker to close its socket and end. */
   async close(): Promise<void> {
     const worker = this.worker;
+    if (worker === undefined) return;
+    const until = Date.now() + this.timeoutMs * 4;
+    while (this.waiting.size > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 5));
     this.worker = undefined;
-    if (worker !== undefined) await worker.terminate();
+    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+    worker.ref();
+    worker.postMessage("close");
+    const timer = setTimeout(() => void worker.terminate(), 2_000);
+    await exited;
+    clearTimeout(timer);
   }
 
   private start(): Worker {
