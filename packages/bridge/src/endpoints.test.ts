@@ -1,5 +1,6 @@
 import { MemoryHost } from "@tsnet/kernel/testing";
 import { TsnetError } from "@tsnet/protocol";
+import type { Store } from "@tsnet/store";
 import { FailingStore, MemoryStore } from "@tsnet/store/testing";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -349,3 +350,38 @@ info("reports the MAC and the host veth; unknown endpoints answer {}", async () 
 });
 
 info.run();
+
+const race = suite("createEndpoint racing deleteNetwork");
+
+race("an endpoint created while its network is deleted is undone, not orphaned", async () => {
+  // A store whose next transaction waits until released: the network goes away between veth and record.
+  const inner = new MemoryStore();
+  let release: () => void = () => {};
+  let held = false;
+  const store: Store = {
+    get: (key) => inner.get(key),
+    list: (prefix) => inner.list(prefix),
+    close: () => inner.close(),
+    async transaction(work, signal) {
+      if (held) {
+        held = false;
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      }
+      return inner.transaction(work, signal);
+    },
+  };
+  const { driver, namespace, networkId } = await withNetwork({}, await createMemoryBridge({ store }));
+  held = true;
+  const creating = driver.createEndpoint(endpointRequest(networkId), callContext());
+  while (linkNames(namespace).length < 3) await new Promise((resolve) => setTimeout(resolve, 1));
+  await driver.deleteNetwork({ NetworkID: networkId }, callContext());
+  release();
+  await assertRejects(creating, rejectsWith("NOT_FOUND", /deleted meanwhile/), "race");
+  await driver.drain();
+  assert.equal(linkNames(namespace), []);
+  assert.equal(inner.list(""), []);
+});
+
+race.run();

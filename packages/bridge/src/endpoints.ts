@@ -129,7 +129,16 @@ export async function createEndpoint(
       bindings: null,
       published: [],
     };
-    await deps.store.transaction((tx) => tx.put(key, record), signal);
+    await deps.store.transaction((tx) => {
+      // A DeleteNetwork that ran meanwhile (forced; Docker refuses `network rm` with endpoints) wins.
+      if (tx.get(networkKey(request.NetworkID)) === undefined) {
+        throw new TsnetError(
+          "NOT_FOUND",
+          `CreateEndpoint: network ${shortId(request.NetworkID)} was deleted meanwhile`,
+        );
+      }
+      tx.put(key, record);
+    }, signal);
     log.debug({ hostVeth, peerVeth, macAddress }, "endpoint created");
     return responseOf(record);
   } catch (error) {
