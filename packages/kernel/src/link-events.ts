@@ -38,16 +38,27 @@ export function watchLinks(
       if (message.type !== RTM_NEWLINK && message.type !== RTM_DELLINK) continue;
       const link = rt.parseLinkMessage(message.data);
       const kind = parseLinkInfo(link.attrs.linkinfo).kind;
-      onEvent({
-        type: message.type === RTM_NEWLINK ? "added-or-changed" : "deleted",
-        name: link.attrs.ifname ?? "",
-        index: link.data.index ?? 0,
-        ...(kind === undefined ? {} : { kind }),
-        up: link.data.flags?.up === true,
-      });
+      // This runs inside the native addon's poll callback: an exception escaping it aborts the process.
+      try {
+        onEvent({
+          type: message.type === RTM_NEWLINK ? "added-or-changed" : "deleted",
+          name: link.attrs.ifname ?? "",
+          index: link.data.index ?? 0,
+          ...(kind === undefined ? {} : { kind }),
+          up: link.data.flags?.up === true,
+        });
+      } catch (error) {
+        options.onLost?.(error instanceof Error ? error : new Error(String(error)));
+      }
     }
   });
-  socket.socket.on("error", (error) => options.onLost?.(error));
+  socket.socket.on("error", (error) => {
+    try {
+      options.onLost?.(error);
+    } catch {
+      // see above: never throw into the addon
+    }
+  });
   socket.socket.socket.unref();
   return { close: () => socket.socket.close() };
 }

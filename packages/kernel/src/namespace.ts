@@ -29,7 +29,7 @@ export class NetlinkNamespace implements Namespace {
 
   async close(): Promise<void> {
     await this.links.close();
-    this.socket.close();
+    await this.socket.close();
   }
 }
 

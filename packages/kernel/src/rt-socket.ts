@@ -70,7 +70,12 @@ export class RtSocket {
     }
   }
 
-  close(): void {
+  /** Waits (up to one request deadline) for requests in flight, then closes the socket. */
+  async close(): Promise<void> {
+    const until = Date.now() + this.timeoutMs;
+    while ((this.active > 0 || this.dumping) && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
     this.rt.socket.close();
   }
 
