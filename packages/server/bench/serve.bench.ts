@@ -1,0 +1,174 @@
+/**
+ * Requests/s and latency of one protocol call (IpamDriver.RequestAddress, trivial in-memory driver) through
+ * createPluginApp + listen, side by side with a bare node:http server that parses the same JSON and answers the
+ * same bytes. Both listen on unix sockets; the client runs in a child process (2 cores: server and client each get
+ * one) and drives N keep-alive connections, one request in flight per connection, as dockerd does.
+ *
+ *   pnpm --filter @tsnet/server bench            (REQUESTS=40000 ROUNDS=3 to change the sizes)
+ */
+import { fork } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createPluginApp } from "../src/app.js";
+import { listen } from "../src/listen.js";
+import { createCountingIpamDriver } from "../src/testing.js";
+
+const PATH = "/IpamDriver.RequestAddress";
+const BODY = `${JSON.stringify({ PoolID: "tsnet-local/10.99.0.0/24", Address: "", Options: null })}\n`;
+const REQUEST = Buffer.from(
+  `POST ${PATH} HTTP/1.1\r\nHost: \r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: ${Buffer.byteLength(BODY)}\r\n` +
+    `Accept: application/vnd.docker.plugins.v1.2+json\r\n\r\n${BODY}`,
+);
+
+interface Job {
+  socket: string;
+  connections: number;
+  requests: number;
+}
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// client (child process)
+
+function oneConnection(socketPath: string, count: () => boolean, latencies: number[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    let buffer = "";
+    let sentAt = 0;
+    const send = (): void => {
+      if (!count()) {
+        socket.end();
+        resolve();
+        return;
+      }
+      sentAt = performance.now();
+      socket.write(REQUEST);
+    };
+    socket.setEncoding("latin1");
+    socket.on("connect", send);
+    socket.on("error", reject);
+    socket.on("data", (chunk: string) => {
+      buffer += chunk;
+      for (;;) {
+        const end = buffer.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const head = buffer.slice(0, end).toLowerCase();
+        const at = head.indexOf("content-length:");
+        const length = at < 0 ? 0 : Number.parseInt(head.slice(at + 15), 10);
+        if (buffer.length < end + 4 + length) return;
+        if (!head.startsWith("http/1.1 200")) {
+          reject(new Error(`unexpected reply: ${buffer.slice(0, end + 4 + length)}`));
+          return;
+        }
+        buffer = buffer.slice(end + 4 + length);
+        latencies.push(performance.now() - sentAt);
+        send();
+      }
+    });
+  });
+}
+
+async function runJob(job: Job): Promise<Result> {
+  let issued = 0;
+  const take = (): boolean => issued++ < job.requests;
+  const latencies: number[] = [];
+  const started = performance.now();
+  await Promise.all(Array.from({ length: job.connections }, () => oneConnection(job.socket, take, latencies)));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0;
+  return { rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99) };
+}
+
+if (process.argv[2] === "client") {
+  process.on("message", (job: Job) => {
+    runJob(job).then(
+      (result) => process.send?.(result),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  });
+} else {
+  await main();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// servers and report (parent process)
+
+function bareServer(socketPath: string): Promise<Server> {
+  const reply = JSON.stringify({ Address: "10.99.0.2/24", Data: {} });
+  const server = createServer({ keepAliveTimeout: 60_000, requireHostHeader: false }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { PoolID?: unknown };
+      if (typeof body.PoolID !== "string") {
+        res.writeHead(400, { "content-type": "application/json" });
+        res.end('{"Err":"bad"}');
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(reply) });
+      res.end(reply);
+    });
+  });
+  return new Promise((resolve) => server.listen(socketPath, () => resolve(server)));
+}
+
+async function main(): Promise<void> {
+  const requests = Number(process.env.REQUESTS ?? 30_000);
+  const rounds = Number(process.env.ROUNDS ?? 3);
+  const dir = await mkdtemp(join(tmpdir(), "tsnet-bench-"));
+  const appSocket = join(dir, "app.sock");
+  const bareSocket = join(dir, "bare.sock");
+  // the in-memory driver answers a fixed address, so both servers send the same bytes
+  const ipam = { ...createCountingIpamDriver(), requestAddress: async () => ({ Address: "10.99.0.2/24", Data: {} }) };
+  const app = await listen(createPluginApp({ ipamDriver: ipam }), appSocket);
+  const bare = await bareServer(bareSocket);
+  const client = fork(new URL(import.meta.url).pathname, ["client"], { execArgv: process.execArgv });
+  const ask = (job: Job): Promise<Result> =>
+    new Promise((resolve) => {
+      client.once("message", (result) => resolve(result as Result));
+      client.send(job);
+    });
+  try {
+    for (const socket of [appSocket, bareSocket]) await ask({ socket, connections: 4, requests: 5_000 }); // warm-up
+    const rows: string[] = [];
+    for (const connections of [1, 16]) {
+      // best of `rounds`, alternating app and bare so drift hits both
+      let bestApp: Result | undefined;
+      let bestBare: Result | undefined;
+      for (let round = 0; round < rounds; round++) {
+        const a = await ask({ socket: appSocket, connections, requests });
+        const b = await ask({ socket: bareSocket, connections, requests });
+        if (!bestApp || a.rps > bestApp.rps) bestApp = a;
+        if (!bestBare || b.rps > bestBare.rps) bestBare = b;
+      }
+      if (!bestApp || !bestBare) continue;
+      const us = (ms: number): string => `${(ms * 1000).toFixed(0)} µs`;
+      rows.push(
+        `| ${String(connections).padStart(11)} | ${bestApp.rps.toFixed(0).padStart(11)} | ${us(bestApp.p50).padStart(8)} | ${us(bestApp.p99).padStart(8)} ` +
+          `| ${bestBare.rps.toFixed(0).padStart(12)} | ${us(bestBare.p50).padStart(9)} | ${us(bestBare.p99).padStart(9)} | ${(bestApp.rps / bestBare.rps).toFixed(2).padStart(5)}x |`,
+      );
+    }
+    console.log(
+      `POST ${PATH} over a unix socket, ${requests} requests per run, best of ${rounds}, client in a child process`,
+    );
+    console.log("| connections |  tsnet req/s | tsnet p50 | tsnet p99 | bare req/s | bare p50 | bare p99 | ratio |");
+    console.log("|------------:|-----------:|---------:|---------:|-------------:|----------:|----------:|------:|");
+    for (const row of rows) console.log(row);
+  } finally {
+    client.kill();
+    await app.close();
+    await new Promise((resolve) => bare.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
