@@ -155,6 +155,12 @@ fw("with Docker's FORWARD policy DROP, our DOCKER-USER accepts let traffic throu
     assert.not.ok(await ping(c1, "192.0.2.2"));
     assert.is(await firewall.ensureDockerUser(), true);
     assert.ok(await ping(c1, "192.0.2.2"));
+    // The same repair, done by the periodic watch.
+    const stop = firewall.watchDockerUser(20);
+    await sh("iptables -F DOCKER-USER && iptables -A DOCKER-USER -j RETURN");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    stop();
+    assert.ok(await ping(c1, "192.0.2.2"));
   } finally {
     await firewall.flush();
     await sh("iptables -P FORWARD ACCEPT && iptables -F FORWARD && iptables -F DOCKER-USER && iptables -X DOCKER-USER");

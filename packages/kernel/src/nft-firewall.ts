@@ -103,6 +103,28 @@ export class NftFirewall implements Firewall {
     return repaired;
   }
 
+  /**
+   * Calls `ensureDockerUser()` every `intervalMs` (default 10 s) on an unref'd timer, so rules that a dockerd
+   * restart or a firewall reload removed come back within one interval. Returns the function that stops it.
+   */
+  watchDockerUser(intervalMs = 10_000): () => void {
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      this.ensureDockerUser()
+        .then((repaired) => {
+          if (repaired) this.log.warn({}, "DOCKER-USER rules were missing and have been restored");
+        })
+        .catch((error: unknown) => this.log.error({ err: error }, "DOCKER-USER check failed"))
+        .finally(() => {
+          busy = false;
+        });
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
   private async runOnce(): Promise<void> {
     const generation = this.requested;
     const networks = this.desired;
