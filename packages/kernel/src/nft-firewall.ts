@@ -24,7 +24,8 @@ export interface NftFirewallOptions {
  * (atomic; a bad script changes nothing). Concurrent `apply` calls coalesce: a burst produces at most two
  * nft runs, each with the latest state. Then, if Docker's `DOCKER-USER` chain exists (dockerd runs or ran),
  * our accepts go into a chain of ours jumped to from there, via `iptables-restore --noflush` (iptables-nft):
- * nft-native rules in a table that iptables-nft manages would make Docker's own iptables calls fail.
+ * iptables-nft cannot read nft-native rules in its tables (an `iifname @set accept` lists as a bare
+ * `-j ACCEPT`, which an iptables-save/restore would make real).
  *
  * dockerd rebuilds its chains when it restarts: call `ensureDockerUser()` periodically (e.g. every 10 s: two
  * `iptables -S` runs when nothing changed) or when Docker's events show a daemon restart; `apply` re-checks too.
