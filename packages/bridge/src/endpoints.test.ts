@@ -305,7 +305,7 @@ remove("unknown ids and repeats succeed; a leftover veth by the derived name is 
   assert.equal(linkNames(namespace), [bridge]);
 });
 
-remove("DeleteEndpoint succeeds when the store fails, and still removes the veth", async () => {
+remove("a DeleteEndpoint whose commit fails changes nothing; a retry removes the endpoint", async () => {
   const store = new FailingStore(new MemoryStore());
   const {
     driver,
@@ -316,6 +316,10 @@ remove("DeleteEndpoint succeeds when the store fails, and still removes the veth
   const request = endpointRequest(networkId);
   await driver.createEndpoint(request, callContext());
   store.failNext();
+  await assertRejects(driver.deleteEndpoint(request, callContext()), rejectsWith("UNAVAILABLE"), "commit");
+  await driver.drain();
+  assert.is(linkNames(namespace).length, 3);
+  assert.is(store.list("bridge/endpoints/").length, 1);
   await driver.deleteEndpoint(request, callContext());
   await driver.drain();
   assert.equal(linkNames(namespace), [bridge]);

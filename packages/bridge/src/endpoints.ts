@@ -174,8 +174,9 @@ export function join(deps: BridgeDeps, request: JoinRequest): JoinResponse {
 
 /**
  * Forgets the endpoint and queues its veth for deletion (one end takes the other with it, wherever Docker
- * moved it), then answers at once. Never throws: unknown ids succeed and a leftover veth by the derived name
- * is removed (Docker's crash cleanup, protocol.md §5.2).
+ * moved it), then answers at once. Unknown ids succeed and a leftover veth by the derived name is removed
+ * (Docker's crash cleanup, protocol.md §5.2).
+ * @throws UNAVAILABLE only when the store cannot commit; then nothing has changed
  */
 export async function deleteEndpoint(deps: BridgeDeps, request: EndpointRequest, signal: AbortSignal): Promise<void> {
   const key = endpointKey(request.NetworkID, request.EndpointID);
@@ -185,11 +186,9 @@ export async function deleteEndpoint(deps: BridgeDeps, request: EndpointRequest,
     return;
   }
   const log = deps.log.child({ networkId: shortId(request.NetworkID), endpointId: shortId(request.EndpointID) });
-  try {
-    await deps.store.transaction((tx) => tx.delete(key), signal);
-  } catch (error) {
-    log.error({ err: error }, "cannot delete endpoint record; removing its veth anyway");
-  }
+  // Should this commit fail, everything stays as it was (record and veth agree) and the error is Docker's to
+  // log; removing the veth anyway would leave a record that reconcile recreates a veth for.
+  await deps.store.transaction((tx) => tx.delete(key), signal);
   deps.ports.release(endpoint.id);
   if (deps.firewall.getPublishes(endpoint.networkId, endpoint.id).length > 0) {
     // Only when Docker skipped Revoke (crash cleanup): the usual path has no firewall work here.

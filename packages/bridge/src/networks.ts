@@ -113,8 +113,9 @@ export async function createNetwork(
 
 /**
  * Removes a network: its record first, then its firewall entry, its endpoints' veths (should Docker force
- * the delete with endpoints left) and its bridge, in the background. Best-effort: never throws, unknown ids
- * succeed (protocol.md pitfalls 10–11).
+ * the delete with endpoints left) and its bridge. Best-effort past the record: kernel and firewall failures are
+ * logged, unknown ids succeed (protocol.md pitfalls 10–11).
+ * @throws UNAVAILABLE only when the store cannot commit; then nothing has changed
  */
 export async function deleteNetwork(
   deps: BridgeDeps,
@@ -135,14 +136,11 @@ export async function deleteNetwork(
     return;
   }
   const endpoints = deps.store.list<EndpointRecord>(endpointPrefix(id)).map(([, endpoint]) => endpoint);
-  try {
-    await deps.store.transaction((tx) => {
-      tx.delete(networkKey(id));
-      for (const endpoint of endpoints) tx.delete(`${endpointPrefix(id)}${endpoint.id}`);
-    }, signal);
-  } catch (error) {
-    log.error({ err: error }, "cannot delete network record; removing its kernel objects anyway");
-  }
+  // A failed commit throws with nothing changed (see deleteEndpoint).
+  await deps.store.transaction((tx) => {
+    tx.delete(networkKey(id));
+    for (const endpoint of endpoints) tx.delete(`${endpointPrefix(id)}${endpoint.id}`);
+  }, signal);
   deps.firewall.deleteNetwork(id);
   await deps.firewall.sync().catch((error: unknown) => log.warn({ err: error }, "firewall update failed"));
   for (const endpoint of endpoints) {

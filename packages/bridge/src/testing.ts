@@ -3,6 +3,7 @@
  * Docker's shapes. For this package's tests and for the server's.
  */
 import { randomBytes } from "node:crypto";
+import { createLinkReaper } from "@tsnet/kernel";
 import { MemoryFirewall, MemoryHost, type MemoryNamespace } from "@tsnet/kernel/testing";
 import type {
   CallContext,
@@ -29,7 +30,7 @@ export interface MemoryBridge {
 
 /**
  * Creates a bridge driver over a fresh MemoryHost, MemoryFirewall and MemoryStore (unless given). Host ports
- * count as free (no bind test) unless `hostPorts.probe` says otherwise.
+ * count as free (no bind test) unless `hostPorts.probe` says otherwise; the link reaper does not linger.
  */
 export async function createMemoryBridge(
   options: Partial<BridgeDriverOptions> & { host?: MemoryHost } = {},
@@ -37,9 +38,12 @@ export async function createMemoryBridge(
   const host = options.host ?? new MemoryHost();
   const firewall = (options.firewall as MemoryFirewall | undefined) ?? new MemoryFirewall();
   const store = (options.store as MemoryStore | undefined) ?? new MemoryStore();
+  const namespace = options.namespace ?? host.root;
   const driver = await createBridgeDriver({
+    // No linger: tests drain often, and the fakes have no grace period to share.
+    reaper: createLinkReaper(namespace.links, { lingerMs: 0 }),
     ...options,
-    namespace: options.namespace ?? host.root,
+    namespace,
     firewall,
     store,
     hostPorts: { probe: async () => true, ...options.hostPorts },
