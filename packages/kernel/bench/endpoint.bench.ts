@@ -6,6 +6,7 @@
 import { execFile, spawnSync } from "node:child_process";
 import { openNamespace } from "../src/namespace.js";
 import { createLinkReaper } from "../src/reaper.js";
+import { createVethPool } from "../src/veth-pool.js";
 
 if (process.env.TSNET_BENCH_NETNS !== "1") {
   const result = spawnSync("unshare", ["-n", process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
@@ -58,10 +59,21 @@ await root.links.addBridge(BRIDGE, { mtu: 1500, up: true });
 const host = (i: number) => `bh${i}`;
 const peer = (i: number) => `bp${i}`;
 
+// Pairs made ahead of time (the pool's refill happens between requests, not during them).
+const pool = createVethPool(root.links, { size: ROUNDS + 10, refillDelayMs: 1e9 });
+await pool.fill(1500);
+
 const results = [
   await measure(
     "netlink, one request",
     (i) => root.links.addVethPair(host(i), peer(i), { mtu: 1500, master: BRIDGE, up: true }),
+    (i) => root.links.delete(host(i)),
+  ),
+  await measure(
+    "netlink, pooled pair",
+    async (i) => {
+      await pool.take(host(i), { mtu: 1500, master: BRIDGE, up: true });
+    },
     (i) => root.links.delete(host(i)),
   ),
   await measure(
@@ -110,6 +122,7 @@ for (let i = 0; i < ROUNDS; i++) {
 }
 await reaper.drain();
 const drainMs = performance.now() - drainStarted;
+await pool.close();
 await root.close();
 
 const base = results[0];
@@ -118,7 +131,7 @@ console.log(`endpoint lifecycle, ${ROUNDS} rounds, in a fresh netns (veth pair, 
 for (const phase of ["create", "remove"] as const) {
   const reference = base ? stats(base[phase]) : { median: 1, p99: 1 };
   // Removal is the same `ip link del` in both spawn variants: print it once.
-  for (const result of phase === "remove" ? results.slice(0, 2) : results) {
+  for (const result of phase === "remove" ? [results[0], results[2]].flatMap((r) => (r ? [r] : [])) : results) {
     const s = stats(result[phase]);
     const ratio = s.median / reference.median;
     console.log(

@@ -6,6 +6,7 @@ import { type NetlinkNamespace, openNamespace } from "./namespace.js";
 import { cleanupNamespaces, makeContainer, makeNamespace, ping, prefix, sh } from "./netns.test.helpers.js";
 import { createLinkReaper } from "./reaper.js";
 import { attachToNamespace, inNamespaceDo } from "./sandbox.js";
+import { createVethPool } from "./veth-pool.js";
 
 const hasCode = (code: string) => (error: unknown) => isTsnetError(error) && error.code === code;
 
@@ -271,3 +272,56 @@ events("reports a bridge being created and deleted", async () => {
 });
 
 events.run();
+
+const pool = suite("createVethPool (kernel)");
+let poolHandle: NetlinkNamespace;
+pool.before(async () => {
+  poolHandle = await openNamespace();
+  await poolHandle.links.addBridge(name("pb"), { mtu: 1500, up: true });
+});
+pool.after(async () => {
+  for (const link of await poolHandle.links.list())
+    if (link.name.startsWith(prefix)) await poolHandle.links.delete(link.name);
+  await poolHandle.close();
+});
+
+pool("hands out a ready pair renamed, on the bridge, up, and refills behind it", async () => {
+  const subject = createVethPool(poolHandle.links, {
+    size: 3,
+    stagingPrefix: `${prefix}q`,
+    peerPrefix: `${prefix}r`,
+    refillDelayMs: 200,
+  });
+  await subject.fill(1500);
+  assert.is(subject.ready.get(1500), 3);
+  const peer = await subject.take(name("ph1"), { mtu: 1500, master: name("pb"), up: true });
+  assert.ok(subject.owns(peer));
+  const host = await poolHandle.links.get(name("ph1"));
+  assert.equal(host && host.kind === "veth" && [host.master, host.up, host.mtu, host.peer], [
+    name("pb"),
+    true,
+    1500,
+    peer,
+  ]);
+  assert.is(subject.ready.get(1500), 2);
+  for (let i = 0; i < 50 && subject.ready.get(1500) !== 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.is(subject.ready.get(1500), 3);
+  assert.is(
+    await subject.take(name("ph1"), { mtu: 1500, master: name("pb"), up: true }),
+    peer,
+    "a replay gets the same peer",
+  );
+  await subject.close();
+  const left = (await poolHandle.links.list()).filter((link) => link.name.startsWith(`${prefix}q`));
+  assert.equal(left, []);
+});
+
+pool("creates a pair on the spot when none is ready for that MTU", async () => {
+  const subject = createVethPool(poolHandle.links, { size: 1, stagingPrefix: `${prefix}q`, peerPrefix: `${prefix}r` });
+  const peer = await subject.take(name("ph2"), { mtu: 1400, master: name("pb"), up: true });
+  assert.is((await poolHandle.links.get(peer))?.mtu, 1400);
+  assert.is((await poolHandle.links.get(name("ph2")))?.master, name("pb"));
+  await subject.close();
+});
+
+pool.run();

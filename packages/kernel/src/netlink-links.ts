@@ -186,6 +186,28 @@ export class NetlinkLinks implements Links {
   }
 
   /**
+   * ONE RTM_SETLINK by index: renames a (down) link to `newName`, enslaves it to `master` and brings it up.
+   * The veth pool claims a pre-made pair with it. Throws NOT_FOUND (index gone), CONFLICT (name taken).
+   */
+  async claim(
+    index: number,
+    newName: string,
+    options: { master?: string; up?: boolean },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    checkName(newName, "link name");
+    const up = options.up === true;
+    await this.withMaster(options.master, signal, (masterIndex) =>
+      this.socket.request(`claim link #${index} as "${newName}"`, signal, false, async () => {
+        const data: rt.Link = up ? { index, flags: { up: true }, change: { up: true } } : { index };
+        const attrs: ifla.LinkAttrs = { ifname: newName };
+        if (masterIndex !== undefined) attrs.master = masterIndex;
+        await this.socket.rt.setLink(data, attrs);
+      }),
+    );
+  }
+
+  /**
    * Moves a link into the namespace at `namespacePath` (/var/run/netns/NAME or /proc/PID/ns/net), renaming it
    * and setting MAC/MTU in the same request when asked (the kernel applies them after the move).
    */
