@@ -164,6 +164,67 @@ kernel("a published port answers on the host address", async () => {
   await driver.revokeExternalConnectivity(request, callContext());
 });
 
+kernel("IPv6: containers get v6 addresses and the v6 gateway and ping each other over v6", async () => {
+  const request = networkRequest({
+    ipv4Data: [{ AddressSpace: "LocalDefault", Pool: "10.241.0.0/24", Gateway: "10.241.0.1/24", AuxAddresses: {} }],
+    ipv6Data: [{ AddressSpace: "LocalDefault", Pool: "fd00:241::/64", Gateway: "fd00:241::1/64", AuxAddresses: {} }],
+  });
+  await driver.createNetwork(request, callContext());
+  const names: string[] = [];
+  for (const host of [2, 3]) {
+    const endpoint = endpointRequest(request.NetworkID, {
+      Address: `10.241.0.${host}/24`,
+      AddressIPv6: `fd00:241::${host}/64`,
+    });
+    await driver.createEndpoint(endpoint, callContext());
+    const joined = await driver.join({ ...endpoint, SandboxKey: "", Options: endpointOptions() }, callContext());
+    assert.is(joined.GatewayIPv6, "fd00:241::1");
+    const name = `${prefix}-v6${host}`;
+    namespaces.add(name);
+    await attachToNamespace(root.links, await createNamedNamespace(name), {
+      link: joined.InterfaceName?.SrcName as string,
+      addresses: [`10.241.0.${host}/24`, `fd00:241::${host}/64`],
+      gateway: joined.Gateway as string,
+      gateway6: joined.GatewayIPv6 as string,
+    });
+    names.push(name);
+  }
+  // Duplicate address detection holds new v6 addresses back for a moment: retry for up to 5 s.
+  let answered = false;
+  for (let attempt = 0; attempt < 10 && !answered; attempt++) {
+    answered = (await sh(`ip netns exec ${names[0]} busybox ping -6 -c 1 -W 1 fd00:241::3`)).code === 0;
+    if (!answered) await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  assert.ok(answered, "v6 ping");
+});
+
+kernel("a port published on every address answers on the host's loopback too", async () => {
+  const id = await network(242);
+  const request = endpointRequest(id, { Address: "10.242.0.2/24" });
+  await driver.createEndpoint(request, callContext());
+  const joined = await driver.join({ ...request, SandboxKey: "", Options: endpointOptions() }, callContext());
+  const name = `${prefix}-lo`;
+  namespaces.add(name);
+  await attachToNamespace(root.links, await createNamedNamespace(name), {
+    link: joined.InterfaceName?.SrcName as string,
+    addresses: ["10.242.0.2/24"],
+    gateway: joined.Gateway as string,
+  });
+  await driver.programExternalConnectivity(
+    { ...request, Options: endpointOptions([portBinding(80, 18081)]) },
+    callContext(),
+  );
+  const server = execFile("ip", ["netns", "exec", name, "busybox", "nc", "-l", "-p", "80", "-e", "echo", "hello"]);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const reply = await sh("busybox nc -w 2 127.0.0.1 18081 </dev/null");
+    assert.match(reply.stdout, /hello/);
+  } finally {
+    server.kill();
+  }
+  await driver.revokeExternalConnectivity(request, callContext());
+});
+
 kernel("teardown through the driver leaves no link of ours", async () => {
   const id = await network(239);
   const endpoints = [
