@@ -2,7 +2,7 @@ import type { Namespace } from "@tsnet/kernel";
 import type { Logger } from "@tsnet/protocol";
 import type { Store } from "@tsnet/store";
 import type { FirewallNetworkBase, FirewallState } from "./firewall-state.js";
-import { parseCidr } from "./ip.js";
+import { cidrContains, parseCidr } from "./ip.js";
 import type { PortAllocator } from "./ports.js";
 import type { Reaping } from "./reaping.js";
 import type { NetworkRecord } from "./records.js";
@@ -18,6 +18,8 @@ export interface BridgeDeps {
   defaultMtu: number;
   /** Bridge name → NetworkID, held from the start of CreateNetwork so two networks never share a bridge. */
   bridges: Map<string, string>;
+  /** NetworkID → its pools, held the same way: Docker's bridge refuses networks whose subnets overlap. */
+  subnets: Map<string, string[]>;
 }
 
 /** A network's firewall entry: isolation, ICC and NAT come from its configuration. */
@@ -34,4 +36,14 @@ export function firewallNetwork(record: NetworkRecord): FirewallNetworkBase {
     masquerade: record.masquerade && !record.internal,
     icc: record.icc,
   };
+}
+
+/** Whether two CIDRs share any address (same family, one holds the other's network address). */
+export function cidrsOverlap(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  if (x === undefined || y === undefined || x.family !== y.family) return false;
+  const narrower = x.prefix >= y.prefix ? x : y;
+  const wider = narrower === x ? y : x;
+  return cidrContains(wider, narrower);
 }

@@ -98,6 +98,7 @@ export async function createBridgeDriver(options: BridgeDriverOptions): Promise<
     ports: new PortAllocator(options.hostPorts),
     defaultMtu,
     bridges: new Map(),
+    subnets: new Map(),
   };
   const locks = new KeyedLock();
   let active = 0;

@@ -224,6 +224,20 @@ create("concurrent creates of two networks naming the same bridge: one wins, the
   assert.equal(linkNames(namespace), ["br-race"]);
 });
 
+create("a pool overlapping another network's is CONFLICT; disjoint pools and other families are fine", async () => {
+  const { driver } = await createMemoryBridge();
+  const pool = (cidr: string, gateway: string) => [
+    { AddressSpace: "x", Pool: cidr, Gateway: gateway, AuxAddresses: {} },
+  ];
+  await driver.createNetwork(networkRequest({ ipv4Data: pool("10.60.0.0/16", "10.60.0.1/16") }), callContext());
+  await assertRejects(
+    driver.createNetwork(networkRequest({ ipv4Data: pool("10.60.5.0/24", "10.60.5.1/24") }), callContext()),
+    rejectsWith("CONFLICT", /10\.60\.5\.0\/24 overlaps 10\.60\.0\.0\/16/),
+    "overlap",
+  );
+  await driver.createNetwork(networkRequest({ ipv4Data: pool("10.61.0.0/24", "10.61.0.1/24") }), callContext());
+});
+
 create.run();
 
 const remove = suite("deleteNetwork");

@@ -1,7 +1,7 @@
 /** CreateNetwork and DeleteNetwork: the bridge, its gateway addresses and its firewall entry. */
 import type { CreateNetworkRequest, DeleteNetworkRequest } from "@tsnet/protocol";
 import { BRIDGE_NAME_OPTION, TsnetError } from "@tsnet/protocol";
-import { type BridgeDeps, firewallNetwork } from "./deps.js";
+import { type BridgeDeps, cidrsOverlap, firewallNetwork } from "./deps.js";
 import { parseCidr } from "./ip.js";
 import { bridgeName, isOwnLinkName } from "./names.js";
 import { type NetworkConfig, parseNetworkConfig } from "./options.js";
@@ -44,7 +44,8 @@ function bridgeWhat(config: NetworkConfig): string {
  * Creates (or adopts, when the user named an existing bridge, as Docker does) the bridge, sets its MTU,
  * gateway addresses and up state, adds its firewall entry, then records it. A replay with the same options
  * succeeds without work. On any failure every step is undone in reverse.
- * @throws INVALID_ARGUMENT for a bad option; CONFLICT when the bridge name is taken or the id exists with other options
+ * @throws INVALID_ARGUMENT for a bad option; CONFLICT when the bridge name is taken, a pool overlaps another
+ * network's (as Docker's bridge refuses), or the id exists with other options
  */
 export async function createNetwork(
   deps: BridgeDeps,
@@ -63,9 +64,26 @@ export async function createNetwork(
   if (holder !== undefined && holder !== id) {
     throw new TsnetError("CONFLICT", `${bridgeWhat(config)} is already used by network ${shortId(holder)}`);
   }
+  const pools = [...config.ipv4, ...config.ipv6].map((subnet) => subnet.pool);
+  for (const [other, otherPools] of deps.subnets) {
+    if (other === id) continue;
+    for (const pool of pools) {
+      const overlapping = otherPools.find((otherPool) => cidrsOverlap(pool, otherPool));
+      if (overlapping !== undefined) {
+        throw new TsnetError(
+          "CONFLICT",
+          `CreateNetwork: pool ${pool} overlaps ${overlapping} of network ${shortId(other)}`,
+        );
+      }
+    }
+  }
   deps.bridges.set(config.bridge, id);
+  deps.subnets.set(id, pools);
   const undo = new Undo();
-  undo.push(() => deps.bridges.delete(config.bridge));
+  undo.push(() => {
+    deps.bridges.delete(config.bridge);
+    deps.subnets.delete(id);
+  });
   const { links, addresses } = deps.namespace;
   try {
     await deps.reaper.settle(config.bridge);
@@ -160,5 +178,6 @@ export async function deleteNetwork(
     }
   }
   if (deps.bridges.get(record.bridge) === id) deps.bridges.delete(record.bridge);
+  deps.subnets.delete(id);
   log.info({ bridge: record.bridge, endpoints: endpoints.length }, "network deleted");
 }

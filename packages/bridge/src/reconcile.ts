@@ -49,6 +49,10 @@ export async function reconcile(deps: BridgeDeps, signal: AbortSignal): Promise<
   for (const network of networks) {
     owned.add(network.bridge);
     deps.bridges.set(network.bridge, network.id);
+    deps.subnets.set(
+      network.id,
+      [...network.ipv4, ...network.ipv6].map((subnet) => subnet.pool),
+    );
     deps.firewall.setNetwork(firewallNetwork(network));
     try {
       const link = present.get(network.bridge);
