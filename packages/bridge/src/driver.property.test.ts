@@ -40,7 +40,7 @@ property("whatever calls and failures come, the kernel, firewall and store agree
         const request = ids[endpoint] as (typeof ids)[0];
         if (fail === "addVethPair")
           host.root.links.failOn("addVethPair", new TsnetError("UNAVAILABLE", "x"), { times: 1 });
-        if (fail === "store") store.failNext();
+        if (fail === "store") store.failWhen(() => true);
         if (fail === "firewall") firewall.failOn("apply", new TsnetError("UNAVAILABLE", "x"), { times: 1 });
         const options = endpointOptions([portBinding(80, port, { HostPortEnd: port })]);
         const calls = {
