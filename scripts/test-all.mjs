@@ -139,6 +139,15 @@ function printSummary() {
   }
 }
 
+// Ctrl-C / SIGTERM: the running script's process group gets the signal (lib/workspace.mjs run()); then stop
+// starting new ones, print what ran, and count the interruption as a failure.
+let interrupted = false;
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    interrupted = true;
+  });
+}
+
 async function main() {
   const started = Date.now();
   const packages = listPackages().filter(selected);
@@ -180,7 +189,11 @@ async function main() {
       .filter((script) => script !== "test")
       .map((s) => [pkg, s]),
   );
-  for (const [pkg, script] of [...plain, ...special]) await runTestScript(pkg, script);
+  for (const [pkg, script] of [...plain, ...special]) {
+    if (interrupted) break;
+    await runTestScript(pkg, script);
+  }
+  if (interrupted) record("workspace", "interrupted", 0, 1, 0, 0, "stopped by a signal; later scripts did not run");
 
   printSummary();
   const passed = rows.reduce((sum, row) => sum + row.passed, 0);
