@@ -98,7 +98,7 @@ async function runTestScript(pkg, script) {
   if (result.timedOut) {
     failed += 1;
     note = `timed out after ${SCRIPT_TIMEOUT_MS / 1000} s`;
-  } else if (result.code !== 0 && counts.blocks === 0) {
+  } else if (result.code !== 0 && counts.blocks === 0 && failed === 0) {
     failed += 1;
     note = `exit ${result.code ?? result.signal} with no uvu summary: ${counts.loadError ? `crashed or failed to load in ${counts.loadError.replace(`${ROOT}/`, "")}` : "a test file failed to load?"}`;
   } else if (result.code !== 0 && failed === 0) {
