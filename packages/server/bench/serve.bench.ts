@@ -4,6 +4,9 @@
  * same bytes. Both listen on unix sockets; the client runs in a child process (2 cores: server and client each get
  * one) and drives N keep-alive connections, one request in flight per connection, as dockerd does.
  *
+ * Besides req/s it prints the server process's CPU time per request (user + system): on a shared 2-core machine
+ * req/s swings with whatever else runs, CPU per request much less. "CPU vs bare" is bare's CPU/req divided by ours.
+ *
  *   pnpm --filter @tsnet/server bench            (REQUESTS=40000 ROUNDS=3 to change the sizes)
  */
 import { fork } from "node:child_process";
@@ -32,6 +35,8 @@ interface Result {
   rps: number;
   p50: number;
   p99: number;
+  /** Server process CPU (user + system) per request, µs: robust when other work shares the cores. */
+  cpu?: number;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -127,12 +132,17 @@ async function main(): Promise<void> {
   const requests = Number(process.env.REQUESTS ?? 30_000);
   const rounds = Number(process.env.ROUNDS ?? 3);
   const dir = await mkdtemp(join(tmpdir(), "tsnet-bench-"));
-  const appSocket = join(dir, "app.sock");
-  const bareSocket = join(dir, "bare.sock");
-  // the in-memory driver answers a fixed address, so both servers send the same bytes
+  // the in-memory driver answers a fixed address, so every server sends the same bytes
   const ipam = { ...createCountingIpamDriver(), requestAddress: async () => ({ Address: "10.99.0.2/24", Data: {} }) };
-  const app = await listen(createPluginApp({ ipamDriver: ipam }), appSocket);
+  const direct = await listen(createPluginApp({ ipamDriver: ipam }), join(dir, "direct.sock"));
+  const hono = await listen(createPluginApp({ ipamDriver: ipam }), join(dir, "hono.sock"), { transport: "hono" });
+  const bareSocket = join(dir, "bare.sock");
   const bare = await bareServer(bareSocket);
+  const servers: Array<[name: string, socket: string]> = [
+    ["tsnet listen() (direct)", direct.socketPath],
+    ["tsnet listen() via Hono adapter", hono.socketPath],
+    ["bare node:http", bareSocket],
+  ];
   const client = fork(new URL(import.meta.url).pathname, ["client"], { execArgv: process.execArgv });
   const ask = (job: Job): Promise<Result> =>
     new Promise((resolve) => {
@@ -140,34 +150,45 @@ async function main(): Promise<void> {
       client.send(job);
     });
   try {
-    for (const socket of [appSocket, bareSocket]) await ask({ socket, connections: 4, requests: 5_000 }); // warm-up
+    for (const [, socket] of servers) await ask({ socket, connections: 4, requests: 5_000 }); // warm-up
+    const us = (ms: number): string => `${(ms * 1000).toFixed(0)} µs`;
     const rows: string[] = [];
     for (const connections of [1, 16]) {
-      // best of `rounds`, alternating app and bare so drift hits both
-      let bestApp: Result | undefined;
-      let bestBare: Result | undefined;
+      // best of `rounds`, taking the servers in turn so drift hits all of them
+      const best = new Map<string, Result>();
       for (let round = 0; round < rounds; round++) {
-        const a = await ask({ socket: appSocket, connections, requests });
-        const b = await ask({ socket: bareSocket, connections, requests });
-        if (!bestApp || a.rps > bestApp.rps) bestApp = a;
-        if (!bestBare || b.rps > bestBare.rps) bestBare = b;
+        for (const [name, socket] of servers) {
+          const before = process.cpuUsage();
+          const result = await ask({ socket, connections, requests });
+          const used = process.cpuUsage(before);
+          result.cpu = (used.user + used.system) / requests;
+          const previous = best.get(name);
+          if (!previous || result.rps > previous.rps) best.set(name, result);
+        }
       }
-      if (!bestApp || !bestBare) continue;
-      const us = (ms: number): string => `${(ms * 1000).toFixed(0)} µs`;
-      rows.push(
-        `| ${String(connections).padStart(11)} | ${bestApp.rps.toFixed(0).padStart(11)} | ${us(bestApp.p50).padStart(8)} | ${us(bestApp.p99).padStart(8)} ` +
-          `| ${bestBare.rps.toFixed(0).padStart(12)} | ${us(bestBare.p50).padStart(9)} | ${us(bestBare.p99).padStart(9)} | ${(bestApp.rps / bestBare.rps).toFixed(2).padStart(5)}x |`,
-      );
+      const baseline = best.get("bare node:http");
+      for (const [name] of servers) {
+        const result = best.get(name);
+        if (!result) continue;
+        const ratio = baseline ? result.rps / baseline.rps : 0;
+        const cpuRatio = baseline?.cpu && result.cpu ? baseline.cpu / result.cpu : 0;
+        rows.push(
+          `| ${String(connections).padStart(5)} | ${name.padEnd(31)} | ${result.rps.toFixed(0).padStart(7)} | ${us(result.p50).padStart(7)} | ${us(result.p99).padStart(7)} | ${ratio.toFixed(2).padStart(6)}x | ${`${(result.cpu ?? 0).toFixed(1)} µs`.padStart(9)} | ${cpuRatio.toFixed(2).padStart(6)}x |`,
+        );
+      }
     }
     console.log(
-      `POST ${PATH} over a unix socket, ${requests} requests per run, best of ${rounds}, client in a child process`,
+      `POST ${PATH} over a unix socket, ${requests} requests per run, best of ${rounds}, client in a child process, keep-alive`,
     );
-    console.log("| connections |  tsnet req/s | tsnet p50 | tsnet p99 | bare req/s | bare p50 | bare p99 | ratio |");
-    console.log("|------------:|-----------:|---------:|---------:|-------------:|----------:|----------:|------:|");
+    console.log(
+      `| conns | ${"server".padEnd(31)} |   req/s |     p50 |     p99 | req/s vs bare | CPU/req | CPU vs bare |`,
+    );
+    console.log(`|------:|:${"-".repeat(31)}-|--------:|--------:|--------:|--------:|----------:|--------:|`);
     for (const row of rows) console.log(row);
   } finally {
     client.kill();
-    await app.close();
+    await direct.close();
+    await hono.close();
     await new Promise((resolve) => bare.close(resolve));
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,9 +1,10 @@
+export { createPluginApp, dispatcherOf, type PluginEnv, toResponse } from "./app.js";
 export {
-  createPluginApp,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_TIMEOUT_MS,
   type PluginAppOptions,
-  type PluginEnv,
-} from "./app.js";
+  PluginDispatcher,
+  type PluginReply,
+} from "./dispatch.js";
 export { asTsnetError, errorBody, STATUS } from "./errors.js";
 export { type ListeningServer, type ListenOptions, listen } from "./listen.js";
