@@ -58,7 +58,11 @@ daemonSuite("Docker activates the daemon by its socket name on first use", async
   assert.ok(before >= 1, "the daemon logs one line per request (the harness's own Activate probe)");
   // Any -d/--ipam-driver reference makes dockerd look the plugin up and activate it; the network may or may not
   // be created, depending on what Activate lists (the next tests check that).
-  await tryDocker(["network", "create", "-d", daemon.name, "--subnet", await freeSubnet(), uniqueName("net")]);
+  const network = uniqueName("net");
+  const created = await tryDocker(["network", "create", "-d", daemon.name, "--subnet", await freeSubnet(), network]);
+  // Remove it while the daemon answers: a later test stops the daemon, and Docker cannot delete a network whose
+  // plugin is gone.
+  if (created.code === 0) await docker(["network", "rm", network]);
   assert.is(loggedCalls(daemon, "Plugin.Activate"), before + 1, "dockerd sent exactly one Plugin.Activate");
 });
 
