@@ -38,8 +38,12 @@ export function readIncoming(incoming: IncomingMessage, limit: number): Promise<
         settled = true;
         incoming.pause();
         reject(new BodyTooLargeError(limit));
-      } else if (first === undefined) first = chunk;
-      else (rest ??= [first]).push(chunk);
+      } else if (first === undefined) {
+        first = chunk;
+      } else {
+        rest ??= [first];
+        rest.push(chunk);
+      }
     });
     incoming.on("end", () => {
       if (settled) return;
