@@ -112,7 +112,13 @@ async function runTestScript(pkg, script) {
 
 function printSummary() {
   const header = ["package", "what", "passed", "failed", "skipped", "time", "note"];
-  const table = rows.map((row) => [
+  // Grouped by package (workspace-wide checks first), each package's rows in the order they ran.
+  const order = (row) => (row.pkg === "workspace" ? "" : row.pkg);
+  const sorted = rows
+    .map((row, index) => ({ row, index }))
+    .sort((a, b) => order(a.row).localeCompare(order(b.row)) || a.index - b.index)
+    .map(({ row }) => row);
+  const table = sorted.map((row) => [
     row.pkg,
     row.what,
     String(row.passed),
