@@ -397,7 +397,11 @@ export function runCli(args: readonly string[], timeoutMs = 15_000): Promise<Cli
 export async function freeSubnet(): Promise<string> {
   const routes = execFileSync("ip", ["-4", "route", "show", "table", "all"], { encoding: "utf8" });
   const ids = (await docker(["network", "ls", "-q"])).split("\n").filter(Boolean);
-  const used = await docker(["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids]);
+  // tryDocker: a network removed between `ls` and `inspect` (another test running) must not fail the lookup;
+  // docker still prints the ones it found.
+  const used = (
+    await tryDocker(["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids])
+  ).stdout;
   for (let attempt = 0; attempt < 200; attempt++) {
     const second = 200 + ((randomBytes(1)[0] ?? 0) % 50);
     const third = randomBytes(1)[0] ?? 0;
