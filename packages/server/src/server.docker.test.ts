@@ -5,8 +5,17 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { copyFile, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
-import type { CreateNetworkRequest, IpamDriver, RequestAddressRequest } from "@tsnet/protocol";
+import type {
+  CreateEndpointRequest,
+  CreateNetworkRequest,
+  IpamDriver,
+  JoinRequest,
+  RequestAddressRequest,
+} from "@tsnet/protocol";
 import { TsnetError } from "@tsnet/protocol";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -15,6 +24,20 @@ import { type ListeningServer, listen } from "./listen.js";
 import { createRecordingNetworkDriver, type RecordedCall } from "./testing.js";
 
 const run = promisify(execFile);
+const IMAGE = `${"tst"}srv-busybox:${randomBytes(2).toString("hex")}`;
+
+/** A one-binary image (no registry here): busybox plus `true` and `sh` links, via docker import. */
+async function importBusybox(): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), "tsnet-image-"));
+  try {
+    await mkdir(join(root, "bin"));
+    await copyFile("/bin/busybox", join(root, "bin", "busybox"));
+    for (const applet of ["sh", "true"]) await symlink("busybox", join(root, "bin", applet));
+    await run("sh", ["-c", `tar -C ${root} -c . | ${DOCKER} import - ${IMAGE}`], { timeout: 60_000 });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
 const DOCKER = "/usr/bin/docker";
 const NAME = `tst${randomBytes(2).toString("hex")}`;
 const SOCKET = `/run/docker/plugins/${NAME}.sock`;
@@ -53,6 +76,12 @@ const ipamDriver: IpamDriver = {
 
 const networkDriver = {
   ...createRecordingNetworkDriver(calls),
+  // no interface and no gateway: the container starts with only loopback, and no docker_gwbridge is attached, so
+  // the whole endpoint lifecycle runs without this test touching the kernel
+  async join(request: JoinRequest) {
+    calls.push({ method: "join", request });
+    return { DisableGatewayService: true };
+  },
   async createNetwork(request: CreateNetworkRequest) {
     calls.push({ method: "createNetwork", request });
     if (request.Options.generic["tsnet.fail"] === "create") {
@@ -78,7 +107,9 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  for (const network of [`${NAME}-a`, `${NAME}-b`, `${NAME}-c`]) {
+  await docker("rm", "-f", `${NAME}-ctr`).catch(() => {});
+  await docker("rmi", IMAGE).catch(() => {});
+  for (const network of [`${NAME}-a`, `${NAME}-b`, `${NAME}-c`, `${NAME}-d`]) {
     await docker("network", "rm", network).catch(() => {});
   }
   await server?.close();
@@ -159,5 +190,38 @@ test("an IPAM failure reaches the docker user too", async () => {
     (error: { stderr?: string }) => error.stderr ?? "",
   );
   assert.ok(failed?.includes("no pool for you"), failed);
+});
+test("a container run: CreateEndpoint, Join, EndpointOperInfo, Leave, DeleteEndpoint all parse", async () => {
+  const network = `${NAME}-d`;
+  await importBusybox();
+  await docker("network", "create", "-d", NAME, "--ipam-driver", NAME, "--subnet", "10.213.10.0/24", network);
+  calls.length = 0;
+  statuses.length = 0;
+  await docker(
+    "run",
+    "--rm",
+    "--name",
+    `${NAME}-ctr`,
+    "--network",
+    network,
+    "-p",
+    "127.0.0.1:18080:80/tcp",
+    IMAGE,
+    "true",
+  );
+  await docker("network", "rm", network);
+  const order = calls.map((c) => c.method);
+  for (const method of ["createEndpoint", "join", "endpointOperInfo", "leave", "deleteEndpoint", "releaseAddress"]) {
+    assert.ok(order.includes(method), `${method} missing: ${order.join(",")}`);
+  }
+  const endpoint = calls.find((c) => c.method === "createEndpoint")?.request as CreateEndpointRequest;
+  assert.match(endpoint.Interface.Address, /^10\.213\.10\.\d+\/24$/);
+  assert.equal(endpoint.Options.portBindings, [
+    { Proto: 6, IP: "", Port: 80, HostIP: "127.0.0.1", HostPort: 18080, HostPortEnd: 18080 },
+  ]);
+  const joined = calls.find((c) => c.method === "join")?.request as JoinRequest;
+  assert.match(joined.SandboxKey, /netns/);
+  const refused = statuses.filter((s) => typeof s.status === "number" && s.status >= 400 && s.status !== 404);
+  assert.equal(refused, [], JSON.stringify(refused));
 });
 test.run();
