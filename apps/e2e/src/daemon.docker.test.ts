@@ -13,6 +13,7 @@ import {
   type RunningDaemon,
   runCli,
   startDaemon,
+  tempDir,
   tryDocker,
   uniqueName,
 } from "./harness.js";
@@ -127,7 +128,7 @@ daemonSuite("Docker uses the daemon as IPAM driver exactly when Activate lists I
 
 daemonSuite("a second daemon on a socket the first one serves refuses to start", async () => {
   const daemon = running.get();
-  const second = await runCli(["serve", "--socket", daemon.socketPath, "--state-dir", `${daemon.stateDir}-second`]);
+  const second = await runCli(["serve", "--socket", daemon.socketPath, "--state-dir", tempDir("second")]);
   assert.is.not(second.code, 0, `exit code ${second.code}; output: ${second.output}`);
   assert.match(second.output, /served by another process|in use|already/i);
   assert.ok(existsSync(daemon.socketPath), "the first daemon's socket is still there");

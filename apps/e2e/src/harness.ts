@@ -260,6 +260,13 @@ export interface DaemonOptions {
 const daemons = new Set<ChildProcess>();
 const stateDirs = new Set<string>();
 
+/** A fresh temp dir under this run's prefix, removed by {@link cleanup}. */
+export function tempDir(kind: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `${RUN_PREFIX}-${kind}-`));
+  stateDirs.add(dir);
+  return dir;
+}
+
 function waitForExit(child: ChildProcess): Promise<number | NodeJS.Signals | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? child.signalCode);
   return new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal)));
@@ -274,8 +281,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} does not exist: run \`pnpm build\` first`);
   const name = options.socketName ?? uniqueName("plugin");
   const socketPath = join(PLUGIN_DIR, `${name}.sock`);
-  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), `${RUN_PREFIX}-state-`));
-  if (!options.stateDir) stateDirs.add(stateDir);
+  const stateDir = options.stateDir ?? tempDir("state");
   mkdirSync(PLUGIN_DIR, { recursive: true });
   const child = spawn(
     process.execPath,
