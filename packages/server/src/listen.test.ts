@@ -10,7 +10,13 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createPluginApp } from "./app.js";
 import { listen } from "./listen.js";
-import { callPlugin, createCountingIpamDriver, createRecordingNetworkDriver } from "./testing.js";
+import {
+  callPlugin,
+  createCountingIpamDriver,
+  createRecordingNetworkDriver,
+  dockerRequest,
+  parseResponse,
+} from "./testing.js";
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), "tsnet-listen-"));
@@ -133,6 +139,42 @@ test("drops a client that stalls mid-body, while serving others", async () => {
     assert.ok(elapsed >= 250 && elapsed < 2_000, `dropped after ${elapsed} ms`);
   } finally {
     await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("keeps an idle keep-alive connection open past the request timeout, as dockerd expects", async () => {
+  const dir = await tempDir();
+  const socket = join(dir, "tsnet.sock");
+  const server = await listen(createPluginApp({ ipamDriver: createCountingIpamDriver() }), socket, {
+    requestTimeoutMs: 200,
+  });
+  const client = connect(socket);
+  let received = "";
+  client.setEncoding("utf8");
+  client.on("data", (chunk: string) => {
+    received += chunk;
+  });
+  const closed = new Promise<void>((resolve) => client.on("close", () => resolve()));
+  try {
+    await new Promise((resolve) => client.once("connect", resolve));
+    const ask = async (): Promise<number | undefined> => {
+      received = "";
+      client.write(dockerRequest("/IpamDriver.GetCapabilities", ""));
+      for (let i = 0; i < 100 && parseResponse(received) === undefined; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return parseResponse(received)?.response.status;
+    };
+    assert.is(await ask(), 200);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.ok(!client.destroyed && client.readyState === "open", "idle connection was closed");
+    // and no idle timeout at all by default (Node's own default would close it after 5 s)
+    assert.is(server.server.keepAliveTimeout, 0);
+    assert.is(await ask(), 200);
+  } finally {
+    await server.close();
+    await closed; // close() ends idle connections too
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -15,7 +15,11 @@ import type { PluginDispatcher, PluginReply } from "./dispatch.js";
 export interface ListenOptions {
   /** A client must send its whole request (headers and body) within this many ms, or is dropped. Default 10 000. */
   requestTimeoutMs?: number | undefined;
-  /** Idle keep-alive connections are closed after this many ms. Default 60 000 (dockerd keeps them forever). */
+  /**
+   * Idle keep-alive connections are closed after this many ms; 0 (the default) never closes them. dockerd keeps
+   * its connections forever, and Go does not resend a POST whose idle connection the server closed under it: the
+   * plugin client's own retry then arrives with an empty body (protocol.md §1.4) and the call fails.
+   */
   keepAliveTimeoutMs?: number | undefined;
   /** File mode of the socket. Default 0o660: root and the docker group. */
   mode?: number | undefined;
@@ -195,7 +199,7 @@ export async function listen(
     {
       requestTimeout: requestTimeoutMs,
       headersTimeout: requestTimeoutMs,
-      keepAliveTimeout: options.keepAliveTimeoutMs ?? 60_000,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 0,
       // HTTP/1.1 requires Host and Node answers 400 without one; Host carries nothing here (protocol.md §1.2)
       requireHostHeader: false,
       // Node checks the two timeouts above on this interval (default 30 s); a stalled client is dropped within
