@@ -1,8 +1,9 @@
 /**
  * Endpoint life cycle through the bridge driver on the real kernel (run under `unshare -n`): CreateEndpoint +
  * Join, then Leave + DeleteEndpoint, median and p99, beside the same kernel work done by spawning `ip` in the
- * same run. Two patterns: a life cycle per container (deletions of earlier endpoints run in the background
- * while the next ones are created) and a burst (create + join N, then delete N). Prints figures; asserts nothing.
+ * same run. Patterns: a life cycle per container back to back (deletions of earlier endpoints run in the
+ * background while the next ones are created), the same paced 25 ms apart (as `docker run`s are; the veth
+ * pool refills between them), and a burst (create + join N, then delete N). Prints figures; asserts nothing.
  *
  *   pnpm --filter @tsnet/bridge bench          (ITERATIONS=500 to change the sample size)
  */
@@ -36,13 +37,18 @@ function ip(args: string[]): Promise<void> {
 }
 
 function address(i: number): string {
-  return `10.250.${(i >> 8) & 255}.${(i & 255) + 2}/16`;
+  return `10.250.${Math.floor(i / 250) % 250}.${(i % 250) + 2}/16`;
 }
 
-async function measureDriver(label: string, store: Store) {
+async function measureDriver(label: string, store: Store, vethPool: boolean) {
   const root = await openNamespace();
   const firewall = new NftFirewall({ names: { table: "tsbench", chain: "TSBENCH-FWD", comment: "tsbench" } });
-  const driver = await createBridgeDriver({ namespace: root, firewall, store });
+  const driver = await createBridgeDriver({
+    namespace: root,
+    firewall,
+    store,
+    ...(vethPool ? {} : { vethPool: false }),
+  });
   const network = networkRequest({
     ipv4Data: [{ AddressSpace: "LocalDefault", Pool: "10.250.0.0/16", Gateway: "10.250.0.1/16", AuxAddresses: {} }],
   });
@@ -59,17 +65,24 @@ async function measureDriver(label: string, store: Store) {
     await driver.deleteEndpoint(request, callContext());
     return performance.now() - started;
   };
-  const cycle = { createJoin: [] as number[], deleteReply: [] as number[] };
-  for (let i = 0; i < warmup + iterations; i++) {
-    const request = endpointRequest(network.NetworkID, { Address: address(i) });
-    const up = await createJoin(request);
-    const down = await leaveDelete(request);
-    if (i >= warmup) {
-      cycle.createJoin.push(up);
-      cycle.deleteReply.push(down);
+  // A life cycle per container, back to back, then paced 25 ms apart as `docker run`s are (time to refill the pool).
+  const cycles = async (pauseMs: number) => {
+    const figures = { createJoin: [] as number[], deleteReply: [] as number[] };
+    for (let i = 0; i < warmup + iterations; i++) {
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      const request = endpointRequest(network.NetworkID, { Address: address(i) });
+      const up = await createJoin(request);
+      const down = await leaveDelete(request);
+      if (i >= warmup) {
+        figures.createJoin.push(up);
+        figures.deleteReply.push(down);
+      }
     }
-  }
-  await driver.drain();
+    await driver.drain();
+    return figures;
+  };
+  const cycle = await cycles(0);
+  const paced = await cycles(25);
   const burst = { createJoin: [] as number[], deleteReply: [] as number[] };
   const requests = Array.from({ length: iterations }, (_, i) =>
     endpointRequest(network.NetworkID, { Address: address(i) }),
@@ -86,6 +99,7 @@ async function measureDriver(label: string, store: Store) {
   return {
     label,
     cycle: { createJoin: stats(cycle.createJoin), deleteReply: stats(cycle.deleteReply) },
+    paced: { createJoin: stats(paced.createJoin), deleteReply: stats(paced.deleteReply) },
     burst: { createJoin: stats(burst.createJoin), deleteReply: stats(burst.deleteReply) },
     drain,
   };
@@ -162,22 +176,25 @@ const ratio = (value: number, base: number) => `${(value / base).toFixed(2)}x`.p
 const directory = await mkdtemp(join(tmpdir(), "tsnet-bench-"));
 try {
   const lmdb = await openLmdbStore({ directory });
-  const durable = await measureDriver("driver, LmdbStore", lmdb);
+  const durable = await measureDriver("LmdbStore, veth pool", lmdb, true);
+  const durableNoPool = await measureDriver("LmdbStore, no pool", lmdb, false);
   const commit = await measureCommit(lmdb);
   await lmdb.close();
-  const memory = await measureDriver("driver, MemoryStore", new MemoryStore());
+  const memory = await measureDriver("MemoryStore, veth pool", new MemoryStore(), true);
+  const memoryNoPool = await measureDriver("MemoryStore, no pool", new MemoryStore(), false);
   const baseline = await measureIp();
-  const rows = [durable, memory];
+  const rows = [durable, durableNoPool, memory, memoryNoPool];
   console.log(`endpoint life cycle, ${iterations} iterations after ${warmup} warm-up, real kernel under unshare -n\n`);
   console.log(
-    `${"create + join".padEnd(36)}${"median".padStart(11)}${"p99".padStart(12)}  vs ip 1 spawn  vs ip 3 spawns`,
+    `${"create + join".padEnd(44)}${"median".padStart(11)}${"p99".padStart(12)}  vs ip 1 spawn  vs ip 3 spawns`,
   );
   for (const row of rows) {
     for (const [pattern, figures] of [
-      ["life cycle", row.cycle],
+      ["back to back", row.cycle],
+      ["paced", row.paced],
       ["burst", row.burst],
     ] as const) {
-      const name = `${row.label} (${pattern})`.padEnd(34);
+      const name = `${row.label} (${pattern})`.padEnd(42);
       const { median, p99 } = figures.createJoin;
       console.log(
         `  ${name}${ms(median)} ${ms(p99)}  ${ratio(median, baseline.one.median)}      ${ratio(median, baseline.three.median)}`,
@@ -185,24 +202,25 @@ try {
     }
   }
   console.log(
-    `  ${"ip link add ... master up (1 spawn)".padEnd(34)}${ms(baseline.one.median)} ${ms(baseline.one.p99)}`,
+    `  ${"ip link add ... master up (1 spawn)".padEnd(42)}${ms(baseline.one.median)} ${ms(baseline.one.p99)}`,
   );
   console.log(
-    `  ${"ip link add; set master; set up (3)".padEnd(34)}${ms(baseline.three.median)} ${ms(baseline.three.p99)}`,
+    `  ${"ip link add; set master; set up (3)".padEnd(42)}${ms(baseline.three.median)} ${ms(baseline.three.p99)}`,
   );
-  console.log(`  ${"(LmdbStore commit alone)".padEnd(34)}${ms(commit.median)} ${ms(commit.p99)}`);
-  console.log(`\n${"DeleteEndpoint reply".padEnd(36)}${"median".padStart(11)}${"p99".padStart(12)}  vs ip link del`);
+  console.log(`  ${"(LmdbStore commit alone)".padEnd(42)}${ms(commit.median)} ${ms(commit.p99)}`);
+  console.log(`\n${"DeleteEndpoint reply".padEnd(44)}${"median".padStart(11)}${"p99".padStart(12)}  vs ip link del`);
   for (const row of rows) {
     for (const [pattern, figures] of [
-      ["life cycle", row.cycle],
+      ["back to back", row.cycle],
+      ["paced", row.paced],
       ["burst", row.burst],
     ] as const) {
-      const name = `${row.label} (${pattern})`.padEnd(34);
+      const name = `${row.label} (${pattern})`.padEnd(42);
       const { median, p99 } = figures.deleteReply;
       console.log(`  ${name}${ms(median)} ${ms(p99)}  ${ratio(median, baseline.remove.median)}`);
     }
   }
-  console.log(`  ${"ip link del (1 spawn, waits)".padEnd(34)}${ms(baseline.remove.median)} ${ms(baseline.remove.p99)}`);
+  console.log(`  ${"ip link del (1 spawn, waits)".padEnd(42)}${ms(baseline.remove.median)} ${ms(baseline.remove.p99)}`);
   for (const row of rows) {
     console.log(
       `  background deletion of the ${iterations}-endpoint burst (${row.label}): ${row.drain.toFixed(1)} ms after the last reply`,

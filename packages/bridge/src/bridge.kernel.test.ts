@@ -245,6 +245,24 @@ kernel("teardown through the driver leaves no link of ours", async () => {
   assert.equal(left, []);
 });
 
+kernel("the veth pool refills in the background and close() deletes its ready pairs", async () => {
+  const staged = async () => (await root.links.list()).filter((link) => link.name.startsWith("tsvq-")).length;
+  const before = await staged();
+  const own = await createBridgeDriver({ namespace: root, firewall, store: new MemoryStore(), reconcile: false });
+  const request = networkRequest({
+    ipv4Data: [{ AddressSpace: "LocalDefault", Pool: "10.243.0.0/24", Gateway: "10.243.0.1/24", AuxAddresses: {} }],
+  });
+  await own.createNetwork(request, callContext());
+  const endpoint = endpointRequest(request.NetworkID, { Address: "10.243.0.2/24" });
+  await own.createEndpoint(endpoint, callContext());
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.ok((await staged()) > before, "pairs made ahead");
+  await own.deleteEndpoint(endpoint, callContext());
+  await own.deleteNetwork({ NetworkID: request.NetworkID }, callContext());
+  await own.close();
+  assert.is(await staged(), before);
+});
+
 kernel("reconcile after a restart recreates a deleted bridge and removes strays", async () => {
   const store = new MemoryStore();
   const first = await createBridgeDriver({ namespace: root, firewall, store });

@@ -1,4 +1,4 @@
-import type { Namespace } from "@tsnet/kernel";
+import type { Namespace, VethPool } from "@tsnet/kernel";
 import type { Logger } from "@tsnet/protocol";
 import type { Store } from "@tsnet/store";
 import type { FirewallNetworkBase, FirewallState } from "./firewall-state.js";
@@ -16,6 +16,8 @@ export interface BridgeDeps {
   reaper: Reaping;
   ports: PortAllocator;
   defaultMtu: number;
+  /** Pre-made veth pairs (real kernel only); without it each endpoint's pair is created on the spot. */
+  vethPool: VethPool | undefined;
   /** Bridge name → NetworkID, held from the start of CreateNetwork so two networks never share a bridge. */
   bridges: Map<string, string>;
   /** NetworkID → its pools, held the same way: Docker's bridge refuses networks whose subnets overlap. */

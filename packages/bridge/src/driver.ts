@@ -1,5 +1,13 @@
 /** createBridgeDriver: the NetworkDriver object, with per-endpoint and per-network serialisation. */
-import { createLinkReaper, type Firewall, type LinkReaper, type Namespace } from "@tsnet/kernel";
+import {
+  createLinkReaper,
+  createVethPool,
+  type Firewall,
+  type LinkReaper,
+  type Namespace,
+  NetlinkLinks,
+  type VethPool,
+} from "@tsnet/kernel";
 import type {
   CallContext,
   CapabilitiesResponse,
@@ -25,6 +33,7 @@ import type { BridgeDeps } from "./deps.js";
 import { createEndpoint, deleteEndpoint, endpointOperInfo, join } from "./endpoints.js";
 import { FirewallState } from "./firewall-state.js";
 import { KeyedLock } from "./keyed-lock.js";
+import { PEER_VETH_PREFIX, STAGING_VETH_PREFIX } from "./names.js";
 import { createNetwork, deleteNetwork } from "./networks.js";
 import { type HostPortsOptions, PortAllocator } from "./ports.js";
 import { createReaping } from "./reaping.js";
@@ -41,6 +50,12 @@ export interface BridgeDriverOptions {
   reaper?: LinkReaper;
   /** Ephemeral range and host-port test for published ports. */
   hostPorts?: HostPortsOptions;
+  /**
+   * Pre-made veth pairs, so CreateEndpoint is one RTM_SETLINK instead of one RTM_NEWLINK. Default: a pool of the
+   * kernel package's over `namespace.links` when that is the real NetlinkLinks (host ends `tsvq-…` until
+   * claimed, container ends `tsvp-…`), closed by `close()`; `false` for none.
+   */
+  vethPool?: VethPool | false;
   /** MTU when the network sets none (Docker's daemon default: 1500). */
   defaultMtu?: number;
   /** Reconcile the kernel with the store before returning (default true). */
@@ -83,6 +98,14 @@ export async function createBridgeDriver(options: BridgeDriverOptions): Promise<
       `defaultMtu ${defaultMtu} is not an integer from ${MIN_MTU} to ${MAX_MTU}`,
     );
   }
+  const ownPool = options.vethPool === undefined && options.namespace.links instanceof NetlinkLinks;
+  const vethPool = ownPool
+    ? createVethPool(options.namespace.links as NetlinkLinks, {
+        stagingPrefix: STAGING_VETH_PREFIX,
+        peerPrefix: PEER_VETH_PREFIX,
+        logger: log,
+      })
+    : options.vethPool || undefined;
   const deps: BridgeDeps = {
     namespace: options.namespace,
     firewall: new FirewallState(options.firewall, options.firewallTimeoutMs ?? 10_000),
@@ -97,6 +120,7 @@ export async function createBridgeDriver(options: BridgeDriverOptions): Promise<
     ),
     ports: new PortAllocator(options.hostPorts),
     defaultMtu,
+    vethPool,
     bridges: new Map(),
     subnets: new Map(),
   };
@@ -157,6 +181,7 @@ export async function createBridgeDriver(options: BridgeDriverOptions): Promise<
     async close() {
       closed = true;
       await driver.drain();
+      if (ownPool) await vethPool?.close();
     },
   };
   if (options.reconcile !== false) await driver.reconcile();

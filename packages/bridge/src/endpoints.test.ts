@@ -1,3 +1,4 @@
+import type { VethPool } from "@tsnet/kernel";
 import { MemoryHost } from "@tsnet/kernel/testing";
 import { TsnetError } from "@tsnet/protocol";
 import type { Store } from "@tsnet/store";
@@ -389,3 +390,54 @@ race("an endpoint created while its network is deleted is undone, not orphaned",
 });
 
 race.run();
+
+const pooled = suite("createEndpoint with a veth pool");
+
+/** A VethPool over the fake links: every take makes a pair with a pool-style random container-end name. */
+function fakePool(links: MemoryHost["root"]["links"]): VethPool & { taken: number } {
+  let counter = 0;
+  return {
+    taken: 0,
+    async take(host, options, signal) {
+      this.taken++;
+      const existing = await links.get(host, signal);
+      if (existing?.kind === "veth" && existing.peer !== undefined) return existing.peer;
+      const peer = `tsvp-pool${String(counter++).padStart(6, "0")}`;
+      await links.addVethPair(host, peer, options, signal);
+      return peer;
+    },
+    owns: (name) => name.startsWith("tsvq-"),
+    fill: async () => {},
+    ready: new Map(),
+    close: async () => {},
+  };
+}
+
+pooled(
+  "the container end comes from the pool; Join names it; the record keeps it for reconcile and delete",
+  async () => {
+    const host = new MemoryHost();
+    const pool = fakePool(host.root.links);
+    const {
+      driver,
+      namespace,
+      store,
+      networkId,
+      bridgeName: bridge,
+    } = await withNetwork({}, await createMemoryBridge({ host, vethPool: pool }));
+    const request = endpointRequest(networkId);
+    await driver.createEndpoint(request, callContext());
+    assert.is(pool.taken, 1);
+    const joined = await driver.join({ ...request, SandboxKey: "", Options: request.Options }, callContext());
+    assert.is(joined.InterfaceName?.SrcName, "tsvp-pool000000");
+    const hostEnd = namespace.links.snapshot().find((link) => link.name === hostVethName(request.EndpointID));
+    assert.equal([hostEnd?.master, hostEnd?.up], [bridge, true]);
+    const restarted = await createMemoryBridge({ host, store, vethPool: pool });
+    assert.equal(restarted.driver.lastReconcile?.removed, []);
+    await restarted.driver.deleteEndpoint(request, callContext());
+    await restarted.driver.drain();
+    assert.equal(linkNames(namespace), [bridge]);
+  },
+);
+
+pooled.run();

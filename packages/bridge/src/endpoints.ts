@@ -74,6 +74,38 @@ function checkInterface(request: CreateEndpointRequest): void {
 }
 
 /**
+ * Makes the endpoint's pair: the host end named `hostVeth`, on the bridge and up, both ends at the network's
+ * MTU. From the veth pool when there is one (one RTM_SETLINK claims a pre-made pair; the container end keeps
+ * its pool name and gets its MAC where Docker moves it, at SetKey); otherwise one RTM_NEWLINK that also sets
+ * the container end's MAC. Returns the container end's name.
+ */
+async function createPair(
+  deps: BridgeDeps,
+  hostVeth: string,
+  peerVeth: string,
+  network: NetworkRecord,
+  macAddress: string,
+  signal: AbortSignal,
+): Promise<string> {
+  const links = deps.namespace.links;
+  if (deps.vethPool !== undefined) {
+    return deps.vethPool.take(hostVeth, { mtu: network.mtu, master: network.bridge, up: true }, signal);
+  }
+  const options = { mtu: network.mtu, peerMacAddress: macAddress, master: network.bridge, up: true };
+  try {
+    await links.addVethPair(hostVeth, peerVeth, options, signal);
+  } catch (error) {
+    if (!isTsnetError(error) || error.code !== "CONFLICT") throw error;
+    // Names come from the EndpointID, so an existing link is a leftover of a crashed or interrupted call.
+    deps.log.warn({ hostVeth, peerVeth }, "replacing leftover veth");
+    await links.delete(hostVeth, signal);
+    await links.delete(peerVeth, signal);
+    await links.addVethPair(hostVeth, peerVeth, options, signal);
+  }
+  return peerVeth;
+}
+
+/**
  * Creates the endpoint's veth pair with the network's MTU on both ends and the MAC on the container end,
  * puts the host end on the bridge and up, then records it. The MAC is Docker's (from the request) or, when
  * Docker sent none, derived from the IPv4 address as Docker's bridge does, and only then part of the reply.
@@ -98,23 +130,11 @@ export async function createEndpoint(
       : macFromIpv4(Address.split("/")[0] as string)
     : MacAddress.toLowerCase();
   const hostVeth = hostVethName(request.EndpointID);
-  const peerVeth = peerVethName(request.EndpointID);
   const links = deps.namespace.links;
   const undo = new Undo();
   try {
     await deps.reaper.settle(hostVeth);
-    // One RTM_NEWLINK: both ends with the MTU, the container end with its MAC, the host end on the bridge and up.
-    const options = { mtu: network.mtu, peerMacAddress: macAddress, master: network.bridge, up: true };
-    try {
-      await links.addVethPair(hostVeth, peerVeth, options, signal);
-    } catch (error) {
-      if (!isTsnetError(error) || error.code !== "CONFLICT") throw error;
-      // Names come from the EndpointID, so an existing link is a leftover of a crashed or interrupted call.
-      log.warn({ hostVeth, peerVeth }, "replacing leftover veth");
-      await links.delete(hostVeth, signal);
-      await links.delete(peerVeth, signal);
-      await links.addVethPair(hostVeth, peerVeth, options, signal);
-    }
+    const peerVeth = await createPair(deps, hostVeth, peerVethName(request.EndpointID), network, macAddress, signal);
     undo.push(() => links.delete(hostVeth, cleanupSignal()));
     const record: EndpointRecord = {
       networkId: request.NetworkID,
