@@ -45,15 +45,16 @@ export async function runLab(subnet = ""): Promise<{ addresses: string[]; pinged
       const { Address } = await ipam.requestAddress({ PoolID, Address: "", Options: {} }, call());
       const EndpointID = id();
       const Interface = { Address, AddressIPv6: "", MacAddress: "" };
-      await driver.createEndpoint({ NetworkID, EndpointID, Interface, Options }, call());
+      const created = await driver.createEndpoint({ NetworkID, EndpointID, Interface, Options }, call());
       const joined = await driver.join({ NetworkID, EndpointID, SandboxKey: "", Options }, call());
       const name = `${tag}-${suffix}`;
       sandboxes.push({ name, address: Address, EndpointID });
-      // What Docker's daemon does at SetKey: move the container end in, rename it, address, up, default route.
+      // What Docker's daemon does at SetKey: move the container end in, rename it, MAC, address, up, default route.
       await attachToNamespace(root.links, await createNamedNamespace(name), {
         link: joined.InterfaceName?.SrcName ?? "",
         name: `${joined.InterfaceName?.DstPrefix ?? "eth"}0`,
         addresses: [Address],
+        ...(created.Interface?.MacAddress === undefined ? {} : { macAddress: created.Interface.MacAddress }),
         ...(joined.Gateway === undefined ? {} : { gateway: joined.Gateway }),
       });
     }
