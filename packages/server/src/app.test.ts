@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { IpamDriver, Logger, NetworkDriver } from "@tsnet/protocol";
@@ -291,6 +292,40 @@ for (const transport of ["direct", "hono"] as const) {
       assert.is(response.status, 503);
       assert.is((response.json as { Err: string }).Err, "NetworkDriver.Join timed out after 150 ms");
       assert.ok(await aborted);
+    } finally {
+      await stop(h);
+    }
+  });
+
+  http("a client that goes away aborts the handler's signal", async () => {
+    let sawAbort: (reason: unknown) => void = () => {};
+    const aborted = new Promise<unknown>((resolve) => {
+      sawAbort = resolve;
+    });
+    let entered: () => void = () => {};
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const driver: NetworkDriver = {
+      ...createRecordingNetworkDriver(),
+      join(_request, context) {
+        context.signal.addEventListener("abort", () => sawAbort(context.signal.reason));
+        entered();
+        return new Promise(() => {});
+      },
+    };
+    const h = await start(transport, { networkDriver: driver });
+    try {
+      const client = connect(h.socket);
+      client.on("error", () => {});
+      client.write(dockerRequest("/NetworkDriver.Join", `${JSON.stringify(NETWORK_DRIVER_FIXTURES.Join)}\n`));
+      await inside;
+      client.destroy();
+      const reason = await Promise.race([
+        aborted,
+        new Promise((resolve) => setTimeout(() => resolve("not aborted"), 2_000)),
+      ]);
+      assert.is.not(reason, "not aborted");
     } finally {
       await stop(h);
     }

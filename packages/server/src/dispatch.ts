@@ -125,6 +125,8 @@ function withDeadline<T>(
       context.expire(error);
       reject(error);
     }, timeoutMs);
+    // the listening socket keeps the process alive; a hung handler's deadline must not on its own
+    timer.unref();
     run(context).then(
       (value) => {
         clearTimeout(timer);
