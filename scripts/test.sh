@@ -21,17 +21,6 @@ apt_install "${packages[@]}"
 ensure_pnpm
 install_dependencies
 
-# A Docker Engine for the *.docker.test.ts suites: reuse one that answers, else start dockerd and leave it running.
-if ! /usr/bin/docker info >/dev/null 2>&1; then
-  say "starting dockerd (log: /var/log/tsnet-dockerd.log)"
-  # setsid: dockerd outlives this script and is not in the test runner's process group.
-  setsid /usr/bin/dockerd >/var/log/tsnet-dockerd.log 2>&1 </dev/null &
-  for _ in $(seq 1 120); do
-    /usr/bin/docker info >/dev/null 2>&1 && break
-    sleep 0.5
-  done
-  /usr/bin/docker info >/dev/null 2>&1 || { tail -n 30 /var/log/tsnet-dockerd.log >&2; die "dockerd did not answer within 60 s"; }
-fi
-say "Docker Engine $(/usr/bin/docker version --format '{{.Server.Version}}') answers"
+ensure_dockerd
 
 exec node scripts/test-all.mjs "$@"

@@ -55,3 +55,22 @@ install_dependencies() {
   CI=true pnpm install --frozen-lockfile --reporter=append-only >/tmp/tsnet-pnpm-install.log 2>&1 ||
     { cat /tmp/tsnet-pnpm-install.log >&2; die "pnpm install failed"; }
 }
+
+# A Docker Engine for the *.docker.test.ts suites: reuse one that answers `docker info`, else start dockerd in its own
+# session (it outlives this script and is not in the test runner's process group), log to a file, and wait up to 60 s.
+# Always the Debian binaries in /usr/bin (TOOLCHAIN.md); DOCKER_BIN/DOCKERD_BIN exist only to test this function.
+ensure_dockerd() {
+  local docker="${DOCKER_BIN:-/usr/bin/docker}" dockerd="${DOCKERD_BIN:-/usr/bin/dockerd}"
+  local log="${DOCKERD_LOG:-/var/log/tsnet-dockerd.log}"
+  if ! "$docker" info >/dev/null 2>&1; then
+    say "starting dockerd (log: $log)"
+    setsid "$dockerd" >"$log" 2>&1 </dev/null &
+    local _
+    for _ in $(seq 1 120); do
+      "$docker" info >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+    "$docker" info >/dev/null 2>&1 || { tail -n 30 "$log" >&2; die "dockerd did not answer within 60 s"; }
+  fi
+  say "Docker Engine $("$docker" version --format '{{.Server.Version}}' 2>/dev/null) answers"
+}
