@@ -1,7 +1,5 @@
-import type { VethPool } from "@tsnet/kernel";
 import { MemoryHost } from "@tsnet/kernel/testing";
 import { TsnetError } from "@tsnet/protocol";
-import type { Store } from "@tsnet/store";
 import { FailingStore, MemoryStore } from "@tsnet/store/testing";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -355,89 +353,3 @@ info("reports the MAC and the host veth; unknown endpoints answer {}", async () 
 });
 
 info.run();
-
-const race = suite("createEndpoint racing deleteNetwork");
-
-race("an endpoint created while its network is deleted is undone, not orphaned", async () => {
-  // A store whose next transaction waits until released: the network goes away between veth and record.
-  const inner = new MemoryStore();
-  let release: () => void = () => {};
-  let held = false;
-  const store: Store = {
-    get: (key) => inner.get(key),
-    list: (prefix) => inner.list(prefix),
-    close: () => inner.close(),
-    async transaction(work, signal) {
-      if (held) {
-        held = false;
-        await new Promise<void>((resolve) => {
-          release = resolve;
-        });
-      }
-      return inner.transaction(work, signal);
-    },
-  };
-  const { driver, namespace, networkId } = await withNetwork({}, await createMemoryBridge({ store }));
-  held = true;
-  const creating = driver.createEndpoint(endpointRequest(networkId), callContext());
-  while (linkNames(namespace).length < 3) await new Promise((resolve) => setTimeout(resolve, 1));
-  await driver.deleteNetwork({ NetworkID: networkId }, callContext());
-  release();
-  await assertRejects(creating, rejectsWith("NOT_FOUND", /deleted meanwhile/), "race");
-  await driver.drain();
-  assert.equal(linkNames(namespace), []);
-  assert.equal(inner.list(""), []);
-});
-
-race.run();
-
-const pooled = suite("createEndpoint with a veth pool");
-
-/** A VethPool over the fake links: every take makes a pair with a pool-style random container-end name. */
-function fakePool(links: MemoryHost["root"]["links"]): VethPool & { taken: number } {
-  let counter = 0;
-  return {
-    taken: 0,
-    async take(host, options, signal) {
-      this.taken++;
-      const existing = await links.get(host, signal);
-      if (existing?.kind === "veth" && existing.peer !== undefined) return existing.peer;
-      const peer = `tsvp-pool${String(counter++).padStart(6, "0")}`;
-      await links.addVethPair(host, peer, options, signal);
-      return peer;
-    },
-    owns: (name) => name.startsWith("tsvq-"),
-    fill: async () => {},
-    ready: new Map(),
-    close: async () => {},
-  };
-}
-
-pooled(
-  "the container end comes from the pool; Join names it; the record keeps it for reconcile and delete",
-  async () => {
-    const host = new MemoryHost();
-    const pool = fakePool(host.root.links);
-    const {
-      driver,
-      namespace,
-      store,
-      networkId,
-      bridgeName: bridge,
-    } = await withNetwork({}, await createMemoryBridge({ host, vethPool: pool }));
-    const request = endpointRequest(networkId);
-    await driver.createEndpoint(request, callContext());
-    assert.is(pool.taken, 1);
-    const joined = await driver.join({ ...request, SandboxKey: "", Options: request.Options }, callContext());
-    assert.is(joined.InterfaceName?.SrcName, "tsvp-pool000000");
-    const hostEnd = namespace.links.snapshot().find((link) => link.name === hostVethName(request.EndpointID));
-    assert.equal([hostEnd?.master, hostEnd?.up], [bridge, true]);
-    const restarted = await createMemoryBridge({ host, store, vethPool: pool });
-    assert.equal(restarted.driver.lastReconcile?.removed, []);
-    await restarted.driver.deleteEndpoint(request, callContext());
-    await restarted.driver.drain();
-    assert.equal(linkNames(namespace), [bridge]);
-  },
-);
-
-pooled.run();
