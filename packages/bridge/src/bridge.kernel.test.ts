@@ -225,6 +225,36 @@ kernel("a port published on every address answers on the host's loopback too", a
   await driver.revokeExternalConnectivity(request, callContext());
 });
 
+kernel("a published port is reachable from a container on another network through the host address", async () => {
+  const id = await network(244);
+  const request = endpointRequest(id, { Address: "10.244.0.2/24" });
+  await driver.createEndpoint(request, callContext());
+  const joined = await driver.join({ ...request, SandboxKey: "", Options: endpointOptions() }, callContext());
+  const server = `${prefix}-srv`;
+  namespaces.add(server);
+  await attachToNamespace(root.links, await createNamedNamespace(server), {
+    link: joined.InterfaceName?.SrcName as string,
+    addresses: ["10.244.0.2/24"],
+    gateway: joined.Gateway as string,
+  });
+  await driver.programExternalConnectivity(
+    { ...request, Options: endpointOptions([portBinding(80, 18082)]) },
+    callContext(),
+  );
+  const other = await network(245);
+  const client = await container(other, 245, 2, "cli");
+  const listener = execFile("ip", ["netns", "exec", server, "busybox", "nc", "-l", "-p", "80", "-e", "echo", "hello"]);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // 10.245.0.1 is the client's own gateway: an address of the host, like any host IP.
+    const reply = await sh(`ip netns exec ${client} busybox nc -w 2 10.245.0.1 18082 </dev/null`);
+    assert.match(reply.stdout, /hello/);
+  } finally {
+    listener.kill();
+  }
+  await driver.revokeExternalConnectivity(request, callContext());
+});
+
 kernel("teardown through the driver leaves no link of ours", async () => {
   const id = await network(239);
   const endpoints = [
