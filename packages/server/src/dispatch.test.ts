@@ -1,0 +1,58 @@
+import { IPAM_DRIVER_CALLS, NETWORK_DRIVER_CALLS } from "@tsnet/protocol";
+import { IPAM_DRIVER_FIXTURES, NETWORK_DRIVER_FIXTURES } from "@tsnet/protocol/testing";
+import fc from "fast-check";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { PluginDispatcher } from "./dispatch.js";
+import { createCountingIpamDriver, createRecordingNetworkDriver } from "./testing.js";
+
+const PATHS = [
+  ...Object.values(NETWORK_DRIVER_CALLS).map((call) => call.path),
+  ...Object.values(IPAM_DRIVER_CALLS).map((call) => call.path),
+  "/Plugin.Activate",
+  "/NetworkDriver.Nope",
+];
+const FIXTURES: unknown[] = [...Object.values(NETWORK_DRIVER_FIXTURES), ...Object.values(IPAM_DRIVER_FIXTURES)];
+const signal = (): AbortSignal => new AbortController().signal;
+
+const test = suite("PluginDispatcher");
+
+test("any body on any path gets JSON with Err and Error, or a 200 — never a 500 from the server itself", async () => {
+  const dispatcher = new PluginDispatcher({
+    networkDriver: createRecordingNetworkDriver(),
+    ipamDriver: createCountingIpamDriver(),
+  });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...PATHS),
+      fc.oneof(
+        fc.jsonValue().map((value) => JSON.stringify(value)),
+        fc.constantFrom(...FIXTURES).map((value) => (value === undefined ? "" : JSON.stringify(value))),
+        fc.string(),
+      ),
+      async (path, text) => {
+        const reply = await dispatcher.dispatch("POST", path, async () => text, signal);
+        const body = JSON.parse(reply.body) as Record<string, unknown>;
+        if (reply.status === 200) return;
+        assert.ok([400, 404].includes(reply.status), `${path} ${text}: ${reply.status} ${reply.body}`);
+        assert.type(body.Err, "string");
+        assert.is(body.Err, body.Error);
+      },
+    ),
+    { numRuns: 1500 },
+  );
+});
+
+test("every fixture on its own path answers 200 (or Docker's tolerated 404 for absent optional methods)", async () => {
+  const dispatcher = new PluginDispatcher({
+    networkDriver: createRecordingNetworkDriver(),
+    ipamDriver: createCountingIpamDriver(),
+  });
+  for (const [method, fixture] of Object.entries(NETWORK_DRIVER_FIXTURES)) {
+    const text = fixture === undefined ? "" : JSON.stringify(fixture);
+    const reply = await dispatcher.dispatch("POST", `/NetworkDriver.${method}`, async () => text, signal);
+    const optional = ["AllocateNetwork", "FreeNetwork", "ProgramExternalConnectivity", "RevokeExternalConnectivity"];
+    assert.is(reply.status, optional.includes(method) ? 404 : 200, method);
+  }
+});
+test.run();
