@@ -119,6 +119,18 @@ cli("SIGTERM: an in-flight request completes, the socket is removed, exit 0 with
   }
 });
 
+cli("SIGINT stops it the same way", async () => {
+  const daemon = await startDaemon(dir);
+  try {
+    daemon.child.kill("SIGINT");
+    const exit = await daemon.exited;
+    assert.is(exit.code, 0, daemon.stderr());
+    assert.not.ok(existsSync(daemon.socket));
+  } finally {
+    await stopDaemon(daemon);
+  }
+});
+
 cli("a second instance on a live socket refuses with a clear message and a non-zero exit", async () => {
   const first = await startDaemon(dir);
   try {

@@ -115,6 +115,15 @@ async function runServe(flags: ServeFlags, io: CliIo): Promise<number> {
     io.stderr(`tsnet serve: ${message}\n`);
     return EXIT_FAILURE;
   }
+  // A driver's stray promise rejection must not take the daemon down: v1 plugins are not restarted by dockerd,
+  // and every later call would fail. An uncaught exception leaves the process in an unknown state: exit.
+  process.on("unhandledRejection", (reason: unknown) => {
+    logger.error({ err: reason instanceof Error ? reason.stack : String(reason) }, "unhandled rejection");
+  });
+  process.on("uncaughtException", (error: Error) => {
+    logger.error({ err: error.stack ?? error.message }, "uncaught exception; exiting");
+    process.exit(EXIT_FAILURE);
+  });
   return new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       process.off("SIGTERM", onSignal);
