@@ -55,4 +55,23 @@ test("every fixture on its own path answers 200 (or Docker's tolerated 404 for a
     assert.is(reply.status, optional.includes(method) ? 404 : 200, method);
   }
 });
+test("onRequest sees each answered call with its status, and a throwing hook changes no reply", async () => {
+  const seen: Array<[string, number]> = [];
+  const dispatcher = new PluginDispatcher({
+    ipamDriver: createCountingIpamDriver(),
+    onRequest: (call, status, durationMs) => {
+      assert.ok(durationMs >= 0);
+      seen.push([call, status]);
+      throw new Error("hook failure");
+    },
+  });
+  const ok = await dispatcher.dispatch("POST", "/IpamDriver.GetCapabilities", async () => "", signal);
+  const bad = await dispatcher.dispatch("POST", "/IpamDriver.RequestPool", async () => "{", signal);
+  assert.is(ok.status, 200);
+  assert.is(bad.status, 400);
+  assert.equal(seen, [
+    ["IpamDriver.GetCapabilities", 200],
+    ["IpamDriver.RequestPool", 400],
+  ]);
+});
 test.run();

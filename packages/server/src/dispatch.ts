@@ -31,6 +31,11 @@ export interface PluginAppOptions {
   timeoutMs?: number | undefined;
   /** Largest accepted request body, in bytes. Default 1 MiB. */
   maxBodyBytes?: number | undefined;
+  /**
+   * Called once per answered request with the call (`NetworkDriver.Join`, or the path for unknown ones), the
+   * status and the duration, e.g. for metrics. Must not throw (a throw is swallowed).
+   */
+  onRequest?: ((call: string, status: number, durationMs: number) => void) | undefined;
 }
 
 /** Default handler deadline: well under v2 plugins' 30 s client timeout (protocol.md §1.4). */
@@ -146,6 +151,7 @@ export class PluginDispatcher {
   readonly #logger: Logger;
   readonly #timeoutMs: number;
   readonly #activateBody: string;
+  readonly #onRequest: PluginAppOptions["onRequest"];
   /** Largest accepted body; transports read at most this many bytes. */
   readonly maxBodyBytes: number;
   /** The interfaces Plugin.Activate lists. */
@@ -154,6 +160,7 @@ export class PluginDispatcher {
   constructor(options: PluginAppOptions = {}) {
     this.#logger = options.logger ?? silentLogger;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#onRequest = options.onRequest;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     const implemented: PluginInterface[] = [];
     if (options.networkDriver) implemented.push("NetworkDriver");
@@ -202,6 +209,13 @@ export class PluginDispatcher {
       }
     }
     if (this.#logger !== silentLogger) this.#log(path, request, reply.status, started);
+    if (this.#onRequest !== undefined) {
+      try {
+        this.#onRequest(path.slice(1), reply.status, performance.now() - started);
+      } catch {
+        // a metrics hook must never change a reply
+      }
+    }
     return reply;
   }
 
