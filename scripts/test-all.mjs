@@ -54,8 +54,10 @@ export function parseUvu(output) {
   // (uvu prints each file's name before running it; an import error's stack names the file).
   const loadError = [...clean.matchAll(/([\w./@-]+\.test\.[cm]?[jt]s)/g)].pop()?.[1];
   // scripts/uvu-each.mjs runs one uvu per file and names each file whose run printed no block.
-  const unrun = [...clean.matchAll(/^\[uvu-each\] FAILED TO RUN: (\S+)/gm)].map((match) => String(match[1]));
-  for (const file of unrun) failures.push(`${file} did not run (failed to load?)`);
+  const unrun = [...clean.matchAll(/^\[uvu-each\] FAILED TO RUN: (\S+)(?: \((.*)\))?/gm)].map(
+    (match) => `${match[1]} did not finish (${match[2] ?? "no uvu summary"})`,
+  );
+  failures.push(...unrun);
   return {
     failures,
     loadError,
@@ -89,22 +91,33 @@ function testScripts(pkg) {
   return names.sort((a, b) => (a === "test" ? -1 : b === "test" ? 1 : a.localeCompare(b)));
 }
 
+/**
+ * A script's time box: --timeout / TSNET_TEST_TIMEOUT (default 600 s), or more where a package asks for it in its
+ * package.json, e.g. `"tsnet": { "testTimeoutSeconds": { "test:docker": 1200 } }` (a suite of many Docker files).
+ * An explicit --timeout wins.
+ */
+function scriptTimeoutMs(pkg, script) {
+  const own = Number(pkg.manifest.tsnet?.testTimeoutSeconds?.[script]);
+  return Number.isFinite(own) && own > 0 && options.timeout === undefined ? own * 1000 : SCRIPT_TIMEOUT_MS;
+}
+
 async function runTestScript(pkg, script) {
   banner(`${pkg.name}: ${script}`);
-  const result = await run("pnpm", ["run", script], { cwd: pkg.dir, env, timeoutMs: SCRIPT_TIMEOUT_MS });
+  const timeoutMs = scriptTimeoutMs(pkg, script);
+  const result = await run("pnpm", ["run", script], { cwd: pkg.dir, env, timeoutMs });
   const counts = parseUvu(result.output);
   let { failed } = counts;
   let note = "";
   if (result.timedOut) {
     failed += 1;
-    note = `timed out after ${SCRIPT_TIMEOUT_MS / 1000} s`;
+    note = `timed out after ${timeoutMs / 1000} s`;
   } else if (result.code !== 0 && counts.blocks === 0 && failed === 0) {
     failed += 1;
     note = `exit ${result.code ?? result.signal} with no uvu summary: ${counts.loadError ? `crashed or failed to load in ${counts.loadError.replace(`${ROOT}/`, "")}` : "a test file failed to load?"}`;
   } else if (result.code !== 0 && failed === 0) {
     failed += 1;
     note = `exit ${result.code ?? result.signal} although no test failed`;
-  } else if (counts.blocks === 0) {
+  } else if (counts.blocks === 0 && failed === 0) {
     note = "no uvu summary";
   }
   record(pkg.name, script, counts.passed, failed, counts.skipped, result.ms, note, counts.failures);
