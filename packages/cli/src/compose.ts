@@ -4,16 +4,55 @@
  */
 import { mkdir } from "node:fs/promises";
 import { type BridgeDriver, createBridgeDriver } from "@tsnet/bridge";
-import { createIpam } from "@tsnet/ipam";
+import { createIpam, type DefaultPool } from "@tsnet/ipam";
 import { type NetlinkNamespace, NftFirewall, openNamespace } from "@tsnet/kernel";
 import type { IpamDriver, Logger, NetworkDriver } from "@tsnet/protocol";
+import {
+  Activity,
+  type DockerApi,
+  type DockerReconcileSummary,
+  dockerSocketPath,
+  startDockerReconcile,
+  trackIpamDriver,
+  trackNetworkDriver,
+  UnixDockerApi,
+} from "@tsnet/reconcile";
 import { type LmdbStore, openLmdbStore } from "@tsnet/store";
 
 /** What the daemon serves, and how to release what the drivers hold (store, kernel sockets). */
 export interface ComposedDrivers {
   networkDriver?: NetworkDriver;
   ipamDriver?: IpamDriver;
+  /** Resolves with what the background reconciliation against Docker's API released, once it ran (undefined when stopped first or disabled). */
+  dockerReconcile: Promise<DockerReconcileSummary | undefined>;
+  /** The last completed Docker reconciliation, if any. */
+  readonly lastDockerReconcile: DockerReconcileSummary | undefined;
   close(): Promise<void>;
+}
+
+/** Options of {@link composeDrivers}. */
+export interface ComposeOptions {
+  stateDir: string;
+  logger: Logger;
+  /** The name Docker knows the plugin by (`pluginNameOf(socketPath)`); Docker's API names our networks' driver by it. */
+  pluginName?: string;
+  /** The IPAM's local default pools (dockerd's `--default-address-pool`); default Docker's list. */
+  defaultPools?: readonly DefaultPool[];
+  /** The bridge MTU of networks that set none; default 1500. */
+  defaultMtu?: number;
+  /**
+   * Reconciliation against Docker's API, in the background after the socket is served. Default: on, over
+   * `DOCKER_HOST` (a unix:// one) or /var/run/docker.sock, grace period from `TSNET_RECONCILE_GRACE_MS` or 10 s.
+   * `false` turns it off (also when `pluginName` is missing).
+   */
+  dockerReconcile?: false | { docker?: DockerApi; graceMs?: number; firstDelayMs?: number };
+}
+
+function graceFromEnvironment(): number | undefined {
+  const text = process.env.TSNET_RECONCILE_GRACE_MS;
+  if (text === undefined || text === "") return undefined;
+  const value = Number(text);
+  return Number.isInteger(value) && value >= 0 && value <= 600_000 ? value : undefined;
 }
 
 /** How often the firewall checks that a restarted dockerd has not dropped our DOCKER-USER jump. */
@@ -21,34 +60,66 @@ const DOCKER_USER_CHECK_MS = 10_000;
 
 /**
  * Opens the state (locking the directory), the kernel and the firewall, then builds both drivers; the bridge
- * driver reconciles the kernel with the stored networks before this returns. Whatever was opened is closed again
- * when a later step fails.
+ * driver reconciles the kernel with the stored networks before this returns. Reconciliation against Docker's API
+ * (networks, endpoints, pools and addresses Docker removed while the plugin was down) starts in the background and
+ * never delays serving: dockerd, starting up, may itself be waiting for this plugin. Whatever was opened is closed
+ * again when a later step fails.
  * @throws CONFLICT when another daemon holds the state directory; UNAVAILABLE when state or kernel cannot be opened
  */
-export async function composeDrivers(options: { stateDir: string; logger: Logger }): Promise<ComposedDrivers> {
+export async function composeDrivers(options: ComposeOptions): Promise<ComposedDrivers> {
   const { logger } = options;
   await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
   const undo: Array<() => Promise<void>> = [];
   try {
-    const store: LmdbStore = await openLmdbStore({ directory: options.stateDir, logger: logger.child({ part: "store" }) });
+    const store: LmdbStore = await openLmdbStore({
+      directory: options.stateDir,
+      logger: logger.child({ part: "store" }),
+    });
     undo.push(() => store.close());
     const namespace: NetlinkNamespace = await openNamespace();
     undo.push(() => namespace.close());
     const firewall = new NftFirewall({ logger: logger.child({ part: "firewall" }) });
-    const ipamDriver = await createIpam({ store, logger: logger.child({ part: "ipam" }) });
+    const ipamDriver = await createIpam({
+      store,
+      logger: logger.child({ part: "ipam" }),
+      ...(options.defaultPools !== undefined ? { defaultPools: options.defaultPools } : {}),
+    });
     const networkDriver: BridgeDriver = await createBridgeDriver({
       namespace,
       firewall,
       store,
       logger: logger.child({ part: "bridge" }),
+      ...(options.defaultMtu !== undefined ? { defaultMtu: options.defaultMtu } : {}),
     });
     undo.push(() => networkDriver.close());
     const stopWatching = firewall.watchDockerUser(DOCKER_USER_CHECK_MS);
+    const activity = new Activity();
+    const settings = options.dockerReconcile;
+    const background =
+      settings === false || options.pluginName === undefined
+        ? undefined
+        : startDockerReconcile({
+            docker: settings?.docker ?? new UnixDockerApi(dockerSocketPath(process.env)),
+            pluginName: options.pluginName,
+            store,
+            networkDriver,
+            ipam: ipamDriver,
+            activity,
+            logger,
+            graceMs: settings?.graceMs ?? graceFromEnvironment() ?? 10_000,
+            // Let the caller bind the socket first: the first look at Docker must not race the listen.
+            firstDelayMs: settings?.firstDelayMs ?? 100,
+          });
     return {
-      networkDriver,
-      ipamDriver,
+      networkDriver: trackNetworkDriver(networkDriver, activity),
+      ipamDriver: trackIpamDriver(ipamDriver, activity),
+      dockerReconcile: background?.done ?? Promise.resolve(undefined),
+      get lastDockerReconcile() {
+        return background?.last;
+      },
       async close() {
         stopWatching();
+        await background?.stop();
         await runInReverse(undo, logger);
       },
     };
