@@ -8,6 +8,7 @@ import {
   containerInterfaces,
   containerRoutes,
   daemonFixture,
+  fetchFromHost,
   fetchIn,
   tsnetNetwork,
 } from "./bridge-helpers.js";
@@ -175,7 +176,9 @@ test("enable_icc=false blocks container to container on the network, the gateway
   assert.ok(await canPing(a.name, network.gateway), "a → gateway");
   assert.not.ok(await canPing(a.name, await containerAddress(b.name, network.name)), "a → b by address");
   assert.not.ok(await canPing(a.name, b.name), "a → b by name");
-  assert.is(await fetchIn(a.name, `http://${await containerAddress(server.name, network.name)}:8080/`), undefined);
+  const serverAddress = await containerAddress(server.name, network.name);
+  assert.is(await fetchFromHost(`http://${serverAddress}:8080/`), "icc", "the host reaches the server");
+  assert.is(await fetchIn(a.name, `http://${serverAddress}:8080/`), undefined, "a container does not");
   await docker(["rm", "-f", a.name, b.name, server.name]);
 });
 

@@ -112,10 +112,19 @@ export function httpContainer(
   });
 }
 
-/** `wget` from inside a container: the body, or undefined when the fetch failed. */
+/**
+ * An HTTP GET from inside a container (busybox `nc`: this static busybox's `wget` crashes resolving names): the
+ * body, or undefined when the connection failed or timed out.
+ * @throws Error when the client itself could not run (so a failure is never mistaken for isolation)
+ */
 export async function fetchIn(container: string, url: string): Promise<string | undefined> {
-  const result = await execIn(container, ["wget", "-q", "-T", "3", "-O", "-", url], 15_000);
-  return result.code === 0 ? result.stdout.trim() : undefined;
+  const parsed = new URL(url);
+  const request = `printf 'GET ${parsed.pathname} HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${parsed.hostname} ${parsed.port}`;
+  const result = await execIn(container, ["sh", "-c", request], 15_000);
+  if (result.code >= 126) throw new Error(`nc in ${container} could not run (exit ${result.code}): ${result.stderr}`);
+  if (result.code !== 0) return undefined;
+  const separator = result.stdout.indexOf("\r\n\r\n");
+  return separator < 0 ? undefined : result.stdout.slice(separator + 4).trim();
 }
 
 /** Host fetch that resolves undefined instead of rejecting. */
