@@ -2,6 +2,7 @@
 // daemon's unix socket, as dockerd makes them, on one keep-alive agent so thousands of calls reuse connections.
 import { execFileSync } from "node:child_process";
 import { Agent, request } from "node:http";
+import { docker } from "./harness.js";
 
 /** One IpamDriver reply: the HTTP status and the parsed JSON body (`{}` when the body is not JSON). */
 export interface IpamReply {
@@ -100,9 +101,12 @@ export function numberToIpv4(value: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
 }
 
-/** The host's IPv4 routes' destinations (CIDRs, default route left out), from `ip -4 route show table all`. */
+/**
+ * The host's IPv4 routes' destinations in the main table (CIDRs, default route left out), from `ip -4 route show`:
+ * what the IPAM reads from /proc/net/route.
+ */
 export function hostRoutes4(): string[] {
-  const text = execFileSync("ip", ["-4", "route", "show", "table", "all"], { encoding: "utf8" });
+  const text = execFileSync("ip", ["-4", "route", "show"], { encoding: "utf8" });
   const cidrs = new Set<string>();
   for (const line of text.split("\n")) {
     const first = line.trim().split(/\s+/)[0] ?? "";
@@ -126,4 +130,29 @@ export function overlaps4(a: string, b: string): boolean {
   const [aStart, aEnd] = range(a);
   const [bStart, bEnd] = range(b);
   return aStart <= bEnd && bStart <= aEnd;
+}
+
+/** Docker 20.10's local default pools in order: 172.17-172.31.0.0/16, then 192.168.0.0/16 cut into /20s. */
+export function dockerDefaultPools(): string[] {
+  const pools: string[] = [];
+  for (let second = 17; second <= 31; second++) pools.push(`172.${second}.0.0/16`);
+  for (let third = 0; third < 256; third += 16) pools.push(`192.168.${third}.0/20`);
+  return pools;
+}
+
+/** One `--subnet` entry of a network as `docker network inspect` shows it. */
+export interface IpamConfigEntry {
+  Subnet?: string;
+  IPRange?: string;
+  Gateway?: string;
+  AuxiliaryAddresses?: Record<string, string>;
+}
+
+/** A network's IPAM driver and config entries, from `docker network inspect`. */
+export async function networkIpam(network: string): Promise<{ driver: string; config: IpamConfigEntry[] }> {
+  const ipam = JSON.parse(await docker(["network", "inspect", "--format", "{{json .IPAM}}", network])) as {
+    Driver: string;
+    Config: IpamConfigEntry[] | null;
+  };
+  return { driver: ipam.Driver, config: ipam.Config ?? [] };
 }
