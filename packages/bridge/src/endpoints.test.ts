@@ -55,6 +55,19 @@ create(
   },
 );
 
+create(
+  "turns hairpin mode on for the host end's bridge port (no userland proxy: a container reaches itself)",
+  async () => {
+    const { driver, namespace, networkId } = await withNetwork();
+    const request = endpointRequest(networkId, { Address: "10.99.0.8/24" });
+    await driver.createEndpoint(request, callContext());
+    const host = namespace.links.snapshot().find((link) => link.name === hostVethName(request.EndpointID));
+    assert.is(host?.hairpin, true);
+    const peer = namespace.links.snapshot().find((link) => link.name === peerVethName(request.EndpointID));
+    assert.is(peer?.hairpin, undefined, "the container end is no bridge port");
+  },
+);
+
 create("a MAC Docker sent is used and never echoed in the reply", async () => {
   const { driver, namespace, networkId } = await withNetwork();
   const request = endpointRequest(networkId, { MacAddress: "02:42:AA:BB:CC:DD" });

@@ -88,10 +88,12 @@ async function createPair(
   signal: AbortSignal,
 ): Promise<string> {
   const links = deps.namespace.links;
+  // Hairpin on the host end's port: without a userland proxy (Docker sets it when its proxy is off), a container
+  // reaching its own published port through a host address is DNATed back to itself, out the port it came in by.
   if (deps.vethPool !== undefined) {
-    return deps.vethPool.take(hostVeth, { mtu: network.mtu, master: network.bridge, up: true }, signal);
+    return deps.vethPool.take(hostVeth, { mtu: network.mtu, master: network.bridge, up: true, hairpin: true }, signal);
   }
-  const options = { mtu: network.mtu, peerMacAddress: macAddress, master: network.bridge, up: true };
+  const options = { mtu: network.mtu, peerMacAddress: macAddress, master: network.bridge, up: true, hairpin: true };
   try {
     await links.addVethPair(hostVeth, peerVeth, options, signal);
   } catch (error) {

@@ -3,6 +3,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
   attribute,
+  bridgePortLinkInfo,
   formatMac,
   linkInfo,
   parseAttributes,
@@ -41,6 +42,16 @@ tlv("pads every attribute to 4 bytes and counts the header in its length", () =>
 tlv("reads the kind and the VXLAN VNI and port from a link info", () => {
   assert.equal(parseLinkInfo(linkInfo("bridge")), { kind: "bridge" });
   assert.equal(parseLinkInfo(vxlanLinkInfo({ vni: 4097, port: 4789 })), { kind: "vxlan", vni: 4097, port: 4789 });
+});
+
+tlv("encodes a bridge port's hairpin mode as bridge_slave data and reads it back", () => {
+  const on = bridgePortLinkInfo({ hairpin: true });
+  // IFLA_INFO_SLAVE_KIND (4) "bridge\0" (4+7 → 12 padded), then IFLA_INFO_SLAVE_DATA (5|NESTED) holding
+  // IFLA_BRPORT_MODE (4) = 1: the bytes `ip link set X type bridge_slave hairpin on` sends.
+  assert.equal([...on], [11, 0, 4, 0, 98, 114, 105, 100, 103, 101, 0, 0, 12, 0, 5, 0x80, 5, 0, 4, 0, 1, 0, 0, 0]);
+  assert.equal(parseLinkInfo(on), { hairpin: true });
+  assert.equal(parseLinkInfo(bridgePortLinkInfo({ hairpin: false })), { hairpin: false });
+  assert.equal(parseLinkInfo(Buffer.concat([linkInfo("veth"), on])), { kind: "veth", hairpin: true });
 });
 
 tlv("round-trips MAC addresses and rejects malformed ones", () => {

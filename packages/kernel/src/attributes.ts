@@ -69,6 +69,9 @@ const IFLA_VXLAN_LEARNING = 7;
 const IFLA_VXLAN_PORT = 15;
 const IFLA_VXLAN_LOCAL6 = 17;
 const IFLA_MACVLAN_MODE = 1;
+const IFLA_INFO_SLAVE_KIND = 4;
+const IFLA_INFO_SLAVE_DATA = 5;
+const IFLA_BRPORT_MODE = 4;
 
 /** IFLA_LINKINFO payload for a kind without data (bridge). */
 export function linkInfo(kind: string, data?: readonly Uint8Array[]): Buffer {
@@ -122,11 +125,24 @@ export function macvlanLinkInfo(mode: MacvlanMode): Buffer {
   return linkInfo("macvlan", [attribute(IFLA_MACVLAN_MODE, u32(MACVLAN_MODES[mode]))]);
 }
 
-/** What a dumped IFLA_LINKINFO says: the kind and, for vxlan, VNI and port. */
+/**
+ * IFLA_LINKINFO payload that changes an existing bridge port (`ip link set X type bridge_slave hairpin on`):
+ * IFLA_INFO_SLAVE_KIND "bridge" and IFLA_INFO_SLAVE_DATA { IFLA_BRPORT_MODE }. Sent in an RTM_NEWLINK without
+ * NLM_F_CREATE to a link that already has a bridge master (the kernel picks the master's ops before any change).
+ */
+export function bridgePortLinkInfo(options: { hairpin: boolean }): Buffer {
+  return Buffer.concat([
+    attribute(IFLA_INFO_SLAVE_KIND, cString("bridge")),
+    nested(IFLA_INFO_SLAVE_DATA, [attribute(IFLA_BRPORT_MODE, u8(options.hairpin ? 1 : 0))]),
+  ]);
+}
+
+/** What a dumped IFLA_LINKINFO says: the kind, for vxlan VNI and port, for a bridge port its hairpin mode. */
 export interface ParsedLinkInfo {
   kind?: string;
   vni?: number;
   port?: number;
+  hairpin?: boolean;
 }
 
 export function parseLinkInfo(data: Buffer | undefined): ParsedLinkInfo {
@@ -143,6 +159,12 @@ export function parseLinkInfo(data: Buffer | undefined): ParsedLinkInfo {
     const port = vxlan.get(IFLA_VXLAN_PORT);
     if (id !== undefined && id.length >= 4) out.vni = id.readUInt32LE(0);
     if (port !== undefined && port.length >= 2) out.port = port.readUInt16BE(0);
+  }
+  const slaveKind = info.get(IFLA_INFO_SLAVE_KIND)?.toString("utf8").replace(/\0+$/, "");
+  const slaveData = info.get(IFLA_INFO_SLAVE_DATA);
+  if (slaveKind === "bridge" && slaveData !== undefined) {
+    const mode = parseAttributes(slaveData).get(IFLA_BRPORT_MODE);
+    if (mode !== undefined && mode.length >= 1) out.hairpin = mode.readUInt8(0) === 1;
   }
   return out;
 }

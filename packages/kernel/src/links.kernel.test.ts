@@ -77,6 +77,25 @@ links("creates a veth pair with its host end on a bridge, up, and both ends at t
   assert.not.ok(peer?.up);
 });
 
+links("turns hairpin mode on for a new veth's bridge port; setHairpin turns it off and on", async () => {
+  await root.links.addBridge(name("hb"), { mtu: 1500, up: true });
+  await root.links.addVethPair(name("hv"), name("hp"), { mtu: 1500, master: name("hb"), up: true, hairpin: true });
+  assert.is((await root.links.get(name("hv")))?.hairpin, true);
+  // iproute2 reads the port flags another way (IFLA_PROTINFO of an AF_BRIDGE dump): an independent check.
+  assert.match((await sh(`bridge -d link show dev ${name("hv")}`)).stdout, /hairpin on/);
+  await root.links.setHairpin(name("hv"), false);
+  assert.is((await root.links.get(name("hv")))?.hairpin, false);
+  assert.match((await sh(`bridge -d link show dev ${name("hv")}`)).stdout, /hairpin off/);
+  await root.links.setHairpin(name("hv"), true);
+  assert.is((await root.links.get(name("hv")))?.hairpin, true);
+  await root.links.addVethPair(name("nv"), name("np"), { mtu: 1500, master: name("hb"), up: true });
+  assert.is((await root.links.get(name("nv")))?.hairpin, false, "off unless asked");
+  assert.is((await root.links.get(name("hp")))?.hairpin, undefined, "no bridge port, no hairpin");
+  await root.links.delete(name("hv"));
+  await root.links.delete(name("nv"));
+  await root.links.delete(name("hb"));
+});
+
 links("treats a replayed veth pair as success and a name held by a bridge as CONFLICT", async () => {
   await root.links.addVethPair(name("v1"), name("p1"), { mtu: 1400, master: name("br2"), up: true });
   await rejects(root.links.addVethPair(name("br2"), name("px"), { mtu: 1400 }), "CONFLICT");
@@ -314,6 +333,19 @@ pool("hands out a ready pair renamed, on the bridge, up, and refills behind it",
   await subject.close();
   const left = (await poolHandle.links.list()).filter((link) => link.name.startsWith(`${prefix}q`));
   assert.equal(left, []);
+});
+
+pool("sets hairpin on the claimed port in the same slot, from a ready pair and from a fresh one", async () => {
+  const subject = createVethPool(poolHandle.links, { size: 1, stagingPrefix: `${prefix}q`, peerPrefix: `${prefix}r` });
+  await subject.fill(1500);
+  await subject.take(name("hh1"), { mtu: 1500, master: name("pb"), up: true, hairpin: true });
+  await subject.take(name("hh2"), { mtu: 1300, master: name("pb"), up: true, hairpin: true });
+  for (const host of [name("hh1"), name("hh2")]) {
+    const link = await poolHandle.links.get(host);
+    assert.equal([link?.master, link?.up, link?.hairpin], [name("pb"), true, true], host);
+    assert.match((await sh(`bridge -d link show dev ${host}`)).stdout, /hairpin on/);
+  }
+  await subject.close();
 });
 
 pool("creates a pair on the spot when none is ready for that MTU", async () => {

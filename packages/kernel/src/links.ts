@@ -13,6 +13,8 @@ interface LinkBase {
   macAddress: string;
   /** Name of the bridge this link is enslaved to. */
   master?: string;
+  /** For a bridge port: whether hairpin mode is on (frames may leave through the port they came in by). */
+  hairpin?: boolean;
 }
 
 export type Link =
@@ -29,6 +31,11 @@ export interface VethOptions {
   master?: string;
   /** Bring the host end up in the same request (default false). */
   up?: boolean;
+  /**
+   * With `master`: turn on hairpin mode of the host end's bridge port (default false), as Docker does when its
+   * userland proxy is off, so a container reaches its own published port through a host address.
+   */
+  hairpin?: boolean;
   /** MAC of the host end (default: random, chosen by the kernel). */
   macAddress?: string;
   /** MAC of the peer end (the one that goes into the container). */

@@ -2,6 +2,7 @@ import { open } from "node:fs/promises";
 import { TsnetError } from "@tsnet/protocol";
 import { FlagsNew, type ifla, type rt } from "netlink";
 import {
+  bridgePortLinkInfo,
   formatMac,
   linkInfo,
   macvlanLinkInfo,
@@ -115,6 +116,7 @@ export class NetlinkLinks implements Links {
       await this.withMaster(options.master, signal, (index) =>
         this.create(what, options.up === true, build(index), signal, "veth", peer),
       );
+      if (options.hairpin === true && options.master !== undefined) await this.setHairpin(host, true, signal);
     } finally {
       await namespace?.close();
     }
@@ -192,18 +194,36 @@ export class NetlinkLinks implements Links {
   async claim(
     index: number,
     newName: string,
-    options: { master?: string; up?: boolean },
+    options: { master?: string; up?: boolean; hairpin?: boolean },
     signal?: AbortSignal,
   ): Promise<void> {
     checkName(newName, "link name");
     const up = options.up === true;
+    const hairpin = options.hairpin === true && options.master !== undefined;
     await this.withMaster(options.master, signal, (masterIndex) =>
       this.socket.request(`claim link #${index} as "${newName}"`, signal, false, async () => {
         const data: rt.Link = up ? { index, flags: { up: true }, change: { up: true } } : { index };
         const attrs: ifla.LinkAttrs = { ifname: newName };
         if (masterIndex !== undefined) attrs.master = masterIndex;
-        await this.socket.rt.setLink(data, attrs);
+        const claimed = this.socket.rt.setLink(data, attrs);
+        if (!hairpin) return void (await claimed);
+        // The kernel handles a netlink request inside sendmsg, in order: the hairpin change, sent before the
+        // first reply is read, already finds the port on its bridge, and costs no extra round trip.
+        const port = this.socket.rt.newLink({ index }, { linkinfo: bridgePortLinkInfo({ hairpin: true }) });
+        const [first, second] = await Promise.allSettled([claimed, port]);
+        if (first.status === "rejected") throw first.reason;
+        if (second.status === "rejected") throw second.reason;
       }),
+    );
+  }
+
+  /**
+   * Turns hairpin mode of a bridge port on or off (one RTM_NEWLINK without NLM_F_CREATE, bridge_slave data).
+   * Throws NOT_FOUND (no such link), INVALID_ARGUMENT/UNAVAILABLE from the kernel when the link has no bridge master.
+   */
+  async setHairpin(name: string, on: boolean, signal?: AbortSignal): Promise<void> {
+    await this.socket.request(`set hairpin of "${name}" ${on ? "on" : "off"}`, signal, false, () =>
+      this.socket.rt.newLink({}, { ifname: name, linkinfo: bridgePortLinkInfo({ hairpin: on }) }),
     );
   }
 
@@ -411,8 +431,9 @@ function toLink(message: rt.LinkMessage, names: ReadonlyMap<number, string>): Li
     macAddress: formatMac(attrs.address),
   };
   const master = attrs.master === undefined || attrs.master === 0 ? undefined : names.get(attrs.master);
-  const withMaster = master === undefined ? base : { ...base, master };
   const info = parseLinkInfo(attrs.linkinfo);
+  const withPort = info.hairpin === undefined ? base : { ...base, hairpin: info.hairpin };
+  const withMaster = master === undefined ? withPort : { ...withPort, master };
   switch (info.kind) {
     case "bridge":
       return { ...withMaster, kind: "bridge" };

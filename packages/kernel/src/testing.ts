@@ -213,6 +213,7 @@ export class MemoryLinks implements Links {
       }
       if (options.master !== undefined) existing.master = options.master;
       if (options.up === true) existing.up = true;
+      if (options.hairpin === true && options.master !== undefined) existing.hairpin = true;
       return;
     }
     if (target.#links.has(peer)) throw new TsnetError("CONFLICT", `add veth peer "${peer}": EEXIST`);
@@ -225,6 +226,7 @@ export class MemoryLinks implements Links {
       up: options.up === true,
       macAddress: options.macAddress ?? randomMac(),
       ...(options.master === undefined ? {} : { master: options.master }),
+      ...(options.hairpin === true && options.master !== undefined ? { hairpin: true } : {}),
     };
     this.#insert(hostLink);
     target.adopt({
@@ -326,13 +328,17 @@ export class MemoryLinks implements Links {
     }
     const moved: Link = { ...link, name: newName, up: false };
     delete moved.master;
+    delete moved.hairpin;
     if (options.mtu !== undefined) moved.mtu = options.mtu;
     if (options.macAddress !== undefined) moved.macAddress = options.macAddress;
     if (target !== undefined) target.adopt(moved);
     this.#links.delete(name);
     this.onRemove(name);
     for (const other of this.#links.values()) {
-      if (other.master === name) delete other.master;
+      if (other.master === name) {
+        delete other.master;
+        delete other.hairpin;
+      }
     }
     const peerSide = this.#pairs.get(name);
     this.#pairs.delete(name);
@@ -376,7 +382,10 @@ export class MemoryLinks implements Links {
     if (link === undefined) return;
     this.drop(name);
     for (const other of this.#links.values()) {
-      if (other.master === name) delete other.master;
+      if (other.master === name) {
+        delete other.master;
+        delete other.hairpin;
+      }
     }
     if (link.kind === "veth" && link.peer !== undefined) {
       const peerSide = this.#pairs.get(name);

@@ -27,7 +27,11 @@ export interface VethPool {
    * replayed CreateEndpoint) its peer is returned. Throws CONFLICT (name held by another kind), NOT_FOUND (no
    * such bridge), UNAVAILABLE (deadline).
    */
-  take(host: string, options: { mtu: number; master?: string; up?: boolean }, signal?: AbortSignal): Promise<string>;
+  take(
+    host: string,
+    options: { mtu: number; master?: string; up?: boolean; hairpin?: boolean },
+    signal?: AbortSignal,
+  ): Promise<string>;
   /** True for names the pool made (staging host ends and peers), so a reconciler knows them as ours. */
   owns(name: string): boolean;
   /** Creates pairs for `mtu` until `size` are ready. */
@@ -98,10 +102,14 @@ export function createVethPool(links: NetlinkLinks, options: VethPoolOptions = {
 
   async function take(
     host: string,
-    request: { mtu: number; master?: string; up?: boolean },
+    request: { mtu: number; master?: string; up?: boolean; hairpin?: boolean },
     signal?: AbortSignal,
   ): Promise<string> {
-    const claim = { up: request.up === true, ...(request.master === undefined ? {} : { master: request.master }) };
+    const claim = {
+      up: request.up === true,
+      ...(request.master === undefined ? {} : { master: request.master }),
+      ...(request.hairpin === true ? { hairpin: true } : {}),
+    };
     const list = readyOf(request.mtu);
     scheduleRefill(request.mtu);
     for (let pair = list.shift(); pair !== undefined; pair = list.shift()) {
