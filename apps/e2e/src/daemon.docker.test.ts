@@ -2,16 +2,22 @@
 // uses whatever its Plugin.Activate lists; it stops cleanly on SIGTERM, survives kill -9 with a restart on the same
 // socket and state dir, and refuses a socket another live daemon serves.
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
+  canPing,
   cleanup,
+  containerAddress,
+  createNetwork,
   docker,
   ensureDocker,
   fixture,
   freeSubnet,
+  hostLinks,
   type RunningDaemon,
   runCli,
+  runContainer,
   startDaemon,
   tempDir,
   tryDocker,
@@ -126,15 +132,47 @@ daemonSuite("Docker uses the daemon as IPAM driver exactly when Activate lists I
   await docker(["network", "rm", network]);
 });
 
-daemonSuite("a second daemon on a socket the first one serves refuses to start", async () => {
-  const daemon = running.get();
-  const second = await runCli(["serve", "--socket", daemon.socketPath, "--state-dir", tempDir("second")]);
-  assert.is.not(second.code, 0, `exit code ${second.code}; output: ${second.output}`);
-  assert.match(second.output, /served by another process|in use|already/i);
-  assert.ok(existsSync(daemon.socketPath), "the first daemon's socket is still there");
-  const again = await tryDocker(["network", "ls"]);
-  assert.is(again.code, 0);
-});
+daemonSuite(
+  "a second daemon on a socket the first one serves refuses to start and leaves the first one's networks alone",
+  async () => {
+    const daemon = running.get();
+    // A network with two containers on the first daemon, so there is kernel state a careless second daemon could
+    // reconcile away (its own store names none of it) before it finds the socket taken.
+    const network = await createNetwork({
+      driver: daemon.name,
+      ipamDriver: daemon.name,
+      subnets: [await freeSubnet()],
+    });
+    const a = await runContainer({ network: network.name });
+    const b = await runContainer({ network: network.name });
+    const target = await containerAddress(b.name, network.name);
+    assert.ok(await canPing(a.name, target), "the containers reach each other before");
+    const bridgeName = `tsbr-${network.id.slice(0, 10)}`;
+    assert.equal(hostLinks(bridgeName), [bridgeName], "the network's bridge exists");
+
+    try {
+      const scratch = tempDir("second");
+      const second = await runCli([
+        "serve",
+        "--socket",
+        daemon.socketPath,
+        "--state-dir",
+        join(scratch, "state"),
+        "--admin-socket",
+        join(scratch, "admin.sock"),
+      ]);
+      assert.is.not(second.code, 0, `exit code ${second.code}; output: ${second.output}`);
+      assert.match(second.output, /served by another process|in use|already/i);
+      assert.ok(existsSync(daemon.socketPath), "the first daemon's socket is still there");
+      assert.equal(hostLinks(bridgeName), [bridgeName], "the first daemon's bridge is still there");
+      assert.ok(await canPing(a.name, target), "the containers still reach each other");
+    } finally {
+      // Now, while the daemon answers: later tests stop it, and Docker cannot remove what a dead plugin owns.
+      await docker(["rm", "-f", a.name, b.name]);
+      await docker(["network", "rm", network.name]);
+    }
+  },
+);
 
 daemonSuite("after kill -9 the daemon restarts on the same socket and state dir", async () => {
   const daemon = running.get();

@@ -2,7 +2,17 @@
 // daemon on a per-run plugin socket, unique names, and cleanup that runs also when a test fails.
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -233,6 +243,8 @@ export interface RunningDaemon {
   socketPath: string;
   stateDir: string;
   pid: number;
+  /** Its admin socket (a per-daemon temp path unless the test passed `--admin-socket`, then ""). */
+  adminSocketPath: string;
   /** What its Plugin.Activate lists, e.g. ["NetworkDriver", "IpamDriver"]. */
   implements: string[];
   /** Everything it printed so far (stdout and stderr). */
@@ -255,6 +267,15 @@ export interface DaemonOptions {
   env?: Record<string, string>;
   /** How long to wait for Plugin.Activate. Default 20 s. */
   readyTimeoutMs?: number;
+}
+
+/** The environment of a CLI the harness runs: ours without the developer's TSNET_* settings (TSNET_TEST stays). */
+function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith("TSNET_") || key === "TSNET_TEST") env[key] = value;
+  }
+  return { ...env, ...extra };
 }
 
 const daemons = new Set<ChildProcess>();
@@ -283,10 +304,23 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   const socketPath = join(PLUGIN_DIR, `${name}.sock`);
   const stateDir = options.stateDir ?? tempDir("state");
   mkdirSync(PLUGIN_DIR, { recursive: true });
+  const extra = [...(options.args ?? [])];
+  // Isolation from a developer's own daemon: an admin socket of its own (the default /run/tsnet/admin.sock is
+  // one per host) and an empty config file instead of /etc/tsnet/config.json, unless the test passes its own.
+  const scratch = tempDir("daemon");
+  const adminSocketPath = extra.includes("--admin-socket") ? "" : join(scratch, "admin.sock");
+  if (adminSocketPath) extra.push("--admin-socket", adminSocketPath);
+  if (!extra.includes("--config")) {
+    writeFileSync(join(scratch, "config.json"), "{}\n");
+    extra.push("--config", join(scratch, "config.json"));
+  }
   const child = spawn(
     process.execPath,
-    [CLI_MAIN, "serve", "--socket", socketPath, "--state-dir", stateDir, ...(options.args ?? [])],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } },
+    [CLI_MAIN, "serve", "--socket", socketPath, "--state-dir", stateDir, ...extra],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: cliEnv(options.env),
+    },
   );
   daemons.add(child);
   child.once("exit", () => daemons.delete(child));
@@ -311,6 +345,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     name,
     socketPath,
     stateDir,
+    adminSocketPath,
     pid: child.pid,
     implements: implementsList,
     output: () => output,
@@ -380,7 +415,7 @@ export interface CliResult {
  */
 export function runCli(args: readonly string[], timeoutMs = 15_000): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: cliEnv() });
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString("utf8");
