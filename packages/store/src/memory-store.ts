@@ -6,49 +6,92 @@ function copy<T extends StoredValue>(value: T | undefined): T | undefined {
   return typeof value === "object" && value !== null ? structuredClone(value) : value;
 }
 
+/** Marks a buffered delete. */
+const DELETED: unique symbol = Symbol("deleted");
+type Pending = StoredValue | typeof DELETED;
+
+/** Above this many buffered writes, `get` looks them up in a Map instead of scanning them. */
+const SCAN_LIMIT = 8;
+
 /**
- * Writes go straight into the map with an undo log, so a transaction costs no second pass and reads need no
- * overlay; `rollback` restores the map when `work` throws. Only valid while `work` runs synchronously.
+ * Writes are buffered in the transaction and applied to the map only when `work` returns, so a transaction that
+ * throws leaves nothing behind and reads outside it see only committed state (as with lmdb). Most transactions
+ * write one or two keys: a flat array of key/value pairs costs one hash lookup per write (at apply time) and no
+ * undo log; reads inside the transaction check the buffer first (a scan, or a Map once it grows).
+ * Only valid while `work` runs synchronously.
  */
 class MemoryTransaction implements Transaction {
   readonly #data: Map<string, StoredValue>;
-  #undo: Array<[key: string, previous: StoredValue | undefined]> | undefined;
+  /** Buffered writes in order: key, value (or DELETED), key, value, ... */
+  #writes: Array<string | Pending> | undefined;
+  /** The latest buffered value per key, kept once there are more than SCAN_LIMIT writes. */
+  #latest: Map<string, Pending> | undefined;
 
   constructor(data: Map<string, StoredValue>) {
     this.#data = data;
   }
 
   get<T extends StoredValue>(key: string): T | undefined {
-    return copy(this.#data.get(key) as T | undefined);
+    const pending = this.#pending(key);
+    if (pending === DELETED) return undefined;
+    return copy((pending === undefined ? this.#data.get(key) : pending) as T | undefined);
   }
 
   list<T extends StoredValue>(prefix: string): Array<[key: string, value: T]> {
-    return listMap<T>(this.#data, prefix);
+    const writes = this.#writes;
+    if (writes === undefined) return listMap<T>(this.#data, prefix);
+    const merged = new Map<string, Pending>();
+    for (const [key, value] of this.#data) if (key.startsWith(prefix)) merged.set(key, value);
+    for (let i = 0; i < writes.length; i += 2) {
+      const key = writes[i] as string;
+      if (key.startsWith(prefix)) merged.set(key, writes[i + 1] as Pending);
+    }
+    return [...merged.keys()]
+      .filter((key) => merged.get(key) !== DELETED)
+      .sort()
+      .map((key): [string, T] => [key, copy(merged.get(key) as T) as T]);
   }
 
   put(key: string, value: StoredValue): void {
-    this.#remember(key);
-    this.#data.set(key, copy(value) as StoredValue);
+    this.#buffer(key, copy(value) as StoredValue);
   }
 
   delete(key: string): void {
-    this.#remember(key);
-    this.#data.delete(key);
+    this.#buffer(key, DELETED);
   }
 
-  rollback(): void {
-    const undo = this.#undo;
-    if (undo === undefined) return;
-    for (let i = undo.length - 1; i >= 0; i--) {
-      const [key, previous] = undo[i] as [string, StoredValue | undefined];
-      if (previous === undefined) this.#data.delete(key);
-      else this.#data.set(key, previous);
+  /** Applies the buffered writes to the map, in order. */
+  apply(): void {
+    const writes = this.#writes;
+    if (writes === undefined) return;
+    const data = this.#data;
+    for (let i = 0; i < writes.length; i += 2) {
+      const key = writes[i] as string;
+      const value = writes[i + 1] as Pending;
+      if (value === DELETED) data.delete(key);
+      else data.set(key, value);
     }
   }
 
-  #remember(key: string): void {
-    if (this.#undo === undefined) this.#undo = [];
-    this.#undo.push([key, this.#data.get(key)]);
+  #buffer(key: string, value: Pending): void {
+    if (this.#writes === undefined) this.#writes = [key, value];
+    else this.#writes.push(key, value);
+    if (this.#latest !== undefined) this.#latest.set(key, value);
+    else if (this.#writes.length > 2 * SCAN_LIMIT) {
+      const latest = new Map<string, Pending>();
+      for (let i = 0; i < this.#writes.length; i += 2)
+        latest.set(this.#writes[i] as string, this.#writes[i + 1] as Pending);
+      this.#latest = latest;
+    }
+  }
+
+  /** The buffered value of `key` (DELETED for a buffered delete), or undefined when the transaction did not write it. */
+  #pending(key: string): Pending | undefined {
+    if (this.#latest !== undefined) return this.#latest.get(key);
+    const writes = this.#writes;
+    if (writes === undefined) return undefined;
+    for (let i = writes.length - 2; i >= 0; i -= 2) if (writes[i] === key) return writes[i + 1] as Pending;
+    return undefined;
   }
 }
 
@@ -87,12 +130,10 @@ export class MemoryStore implements Store {
     if (this.#closed) throw new TsnetError("UNAVAILABLE", "store is closed");
     if (signal?.aborted) throw new TsnetError("UNAVAILABLE", "store transaction: aborted before start");
     const tx = new MemoryTransaction(this.#data);
-    try {
-      return work(tx);
-    } catch (error) {
-      tx.rollback();
-      throw error;
-    }
+    // If work throws, nothing was applied: the promise rejects with its error.
+    const result = work(tx);
+    tx.apply();
+    return result;
   }
 
   async close(): Promise<void> {

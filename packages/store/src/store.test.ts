@@ -72,6 +72,63 @@ function contract(name: string, create: () => Promise<{ store: Store; cleanup: (
     assert.equal([store.get("x"), store.get("y"), store.get("z")], [1, undefined, 1]);
   });
 
+  test("reads the latest of many writes to the same keys inside one transaction, and keeps that", async ({ store }) => {
+    await store.transaction((tx) => {
+      tx.put("m/old", "old");
+      tx.put("m/gone", "gone");
+    });
+    const seen = await store.transaction((tx) => {
+      // More writes than a transaction usually makes, with rewrites and deletes in between.
+      for (let i = 0; i < 20; i++) tx.put(`m/${String(i).padStart(2, "0")}`, i);
+      tx.put("m/03", "three");
+      tx.delete("m/05");
+      tx.put("m/05", "five");
+      tx.delete("m/07");
+      tx.delete("m/gone");
+      tx.put("m/old", { now: "object" });
+      return {
+        three: tx.get("m/03"),
+        five: tx.get("m/05"),
+        seven: tx.get("m/07") ?? "deleted",
+        gone: tx.get("m/gone") ?? "deleted",
+        old: tx.get("m/old"),
+        keys: tx.list("m/").map(([key]) => key),
+      };
+    });
+    const keys = [
+      ...Array.from({ length: 20 }, (_, i) => `m/${String(i).padStart(2, "0")}`).filter((key) => key !== "m/07"),
+      "m/old",
+    ];
+    assert.equal(seen, {
+      three: "three",
+      five: "five",
+      seven: "deleted",
+      gone: "deleted",
+      old: { now: "object" },
+      keys,
+    });
+    assert.equal(
+      store.list("m/").map(([key]) => key),
+      keys,
+    );
+    assert.equal(
+      [store.get("m/03"), store.get("m/05"), store.get("m/07"), store.get("m/gone")],
+      ["three", "five", undefined, undefined],
+    );
+  });
+
+  test("keeps nothing of a transaction with many writes that throws", async ({ store }) => {
+    await store.transaction((tx) => tx.put("w/keep", 1));
+    await store
+      .transaction((tx) => {
+        for (let i = 0; i < 30; i++) tx.put(`w/${i}`, i);
+        tx.delete("w/keep");
+        throw new Error("no");
+      })
+      .catch(() => {});
+    assert.equal(store.list("w/"), [["w/keep", 1]]);
+  });
+
   test("lists exactly the keys under a prefix, in key order", async ({ store }) => {
     await store.transaction((tx) => {
       for (const key of ["ipam/addr/b", "ipam/addr/a", "ipam/addrs", "ipam/add", "ipam/addr/c/d", "other"]) {
