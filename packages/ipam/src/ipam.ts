@@ -313,9 +313,10 @@ export class Ipam implements IpamDriver {
     }
     const poolId = pool.id;
     const newCursor = pool.cursor;
+    const key = pool.addressKeyPrefix + address;
     try {
       await this.#store.transaction((tx) => {
-        tx.put(KEYS.address(poolId, address), isGateway ? "gateway" : "address");
+        tx.put(key, isGateway ? "gateway" : "address");
         if (newCursor !== cursor && newCursor !== undefined) tx.put(KEYS.cursor(poolId), newCursor.toString());
       }, context?.signal);
     } catch (error) {
@@ -354,7 +355,7 @@ export class Ipam implements IpamDriver {
       throw new TsnetError(failure.code, `ReleaseAddress: ${failure.message}`, { cause: error });
     }
     if (address === undefined || !pool.has(address)) return;
-    const key = KEYS.address(pool.id, address);
+    const key = pool.addressKeyPrefix + address;
     const pending = this.#releasingAddresses.get(key);
     if (pending !== undefined) return pending;
     // The address stays taken in memory until the delete is durable, so nobody gets it while it is still stored.
