@@ -67,7 +67,7 @@ export async function containerInterfaces(container: string): Promise<Map<string
   const result = await execIn(container, [
     "sh",
     "-c",
-    "for i in /sys/class/net/*; do echo ${i##*/} $(cat $i/mtu); done",
+    'cd /sys/class/net && for i in *; do echo "$i" $(cat "$i/mtu"); done',
   ]);
   if (result.code !== 0) throw new Error(`cannot list interfaces of ${container}: ${result.stderr}`);
   const out = new Map<string, number>();
@@ -168,7 +168,11 @@ export async function addDummyAddress(): Promise<DummyAddress> {
 
 /** The whole nft ruleset (to look for a bridge name or subnet of ours). */
 export function nftRuleset(): string {
-  return execFileSync("nft", ["list", "ruleset"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  return execFileSync("nft", ["list", "ruleset"], {
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ["ignore", "pipe", "ignore"],
+  });
 }
 
 /** True when DOCKER-USER (IPv4) jumps to a chain of tsnet's. */
