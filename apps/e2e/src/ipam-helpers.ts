@@ -2,7 +2,15 @@
 // daemon's unix socket, as dockerd makes them, on one keep-alive agent so thousands of calls reuse connections.
 import { execFileSync } from "node:child_process";
 import { Agent, request } from "node:http";
-import { docker } from "./harness.js";
+import * as assert from "uvu/assert";
+import {
+  containerAddress,
+  containerAddress6,
+  createNetwork,
+  docker,
+  type NetworkSpec,
+  runContainer,
+} from "./harness.js";
 
 /** One IpamDriver reply: the HTTP status and the parsed JSON body (`{}` when the body is not JSON). */
 export interface IpamReply {
@@ -155,4 +163,96 @@ export async function networkIpam(network: string): Promise<{ driver: string; co
     Config: IpamConfigEntry[] | null;
   };
   return { driver: ipam.Driver, config: ipam.Config ?? [] };
+}
+
+/** The address `offset` above the network address of a /24, e.g. at("10.210.3.0/24", 5) = "10.210.3.5". */
+export function at(subnet: string, offset: number): string {
+  return subnet.replace(/0\/24$/, String(offset));
+}
+
+/** A step of a case: start a container (optionally with `--ip`/`--ip6`), or remove the n-th started one. */
+export type Step = { ip?: string; ip6?: string } | { rm: number };
+
+export interface Outcome {
+  config: string;
+  /** The gateways the first container was given, "v4 v6" (v6 empty when none): Docker's inspect shows no
+   * `Gateway` in the IPAM config unless the user gave one. */
+  gateway: string;
+  /** Per started container: "v4 v6" (v6 empty when none), or "error: TEXT" when `docker run` failed. */
+  addresses: string[];
+}
+
+/** Creates the network, runs the steps, records what Docker shows, and removes it all again. */
+export async function runCase(spec: NetworkSpec, steps: readonly Step[]): Promise<Outcome> {
+  const network = await createNetwork(spec);
+  const { config } = await networkIpam(network.name);
+  const addresses: string[] = [];
+  const started: string[] = [];
+  let gateway = "";
+  try {
+    for (const step of steps) {
+      if ("rm" in step) {
+        await docker(["rm", "-f", started[step.rm] ?? "missing"]);
+        continue;
+      }
+      try {
+        const container = await runContainer({
+          network: network.name,
+          ...(step.ip ? { ip: step.ip } : {}),
+          ...(step.ip6 ? { ip6: step.ip6 } : {}),
+        });
+        started.push(container.name);
+        if (gateway === "") gateway = await containerGateways(container.name, network.name);
+        const v4 = await containerAddress(container.name, network.name);
+        const v6 = await containerAddress6(container.name, network.name);
+        addresses.push(`${v4} ${v6}`.trim());
+      } catch (error) {
+        // docker run leaves a created container behind when the network attach fails
+        addresses.push(`error: ${String(error)}`);
+      }
+    }
+  } finally {
+    const ours = (await docker(["ps", "-aq", "--filter", `network=${network.name}`])).split("\n").filter(Boolean);
+    if (ours.length > 0) await docker(["rm", "-f", ...ours]);
+    await docker(["network", "rm", network.name]);
+  }
+  const shown = config
+    .map((entry) =>
+      [
+        entry.Subnet ?? "",
+        `range=${entry.IPRange ?? ""}`,
+        `gw=${entry.Gateway ?? ""}`,
+        `aux=${JSON.stringify(entry.AuxiliaryAddresses ?? {})}`,
+      ].join(" "),
+    )
+    .sort()
+    .join("; ");
+  return { config: shown, gateway, addresses };
+}
+
+/** "GATEWAY IPV6GATEWAY" of a container on a network, as Docker reports them. */
+export async function containerGateways(container: string, network: string): Promise<string> {
+  const key = JSON.stringify(network);
+  const format = `{{(index .NetworkSettings.Networks ${key}).Gateway}} {{(index .NetworkSettings.Networks ${key}).IPv6Gateway}}`;
+  return (await docker(["inspect", "--format", format, container])).trim();
+}
+
+/**
+ * Runs a case under Docker's bridge with the default IPAM, then with the IPAM plugin `ipamDriver`, and asserts Docker
+ * shows the same config, gateway and addresses (a failed `docker run` compares as "error", whatever its text).
+ * Resolves with the plugin's outcome.
+ */
+export async function compareWithDefault(
+  ipamDriver: string,
+  spec: NetworkSpec,
+  steps: readonly Step[],
+): Promise<Outcome> {
+  const name = ipamDriver;
+  const dockers = await runCase({ ...spec, driver: "bridge" }, steps);
+  const ours = await runCase({ ...spec, driver: "bridge", ipamDriver: name }, steps);
+  assert.is(ours.config, dockers.config, "docker network inspect shows the same IPAM config");
+  assert.is(ours.gateway, dockers.gateway, "containers are given the same gateway");
+  const plain = (list: string[]) => list.map((entry) => (entry.startsWith("error") ? "error" : entry));
+  assert.equal(plain(ours.addresses), plain(dockers.addresses), "containers get the same addresses");
+  return ours;
 }
