@@ -269,6 +269,21 @@ export interface DaemonOptions {
   readyTimeoutMs?: number;
 }
 
+let knownServeFlags: Set<string> | undefined;
+/** The long options `tsnet serve --help` lists, read once per process. */
+function serveFlags(): Set<string> {
+  if (!knownServeFlags) {
+    let help = "";
+    try {
+      help = execFileSync(process.execPath, [CLI_MAIN, "serve", "--help"], { encoding: "utf8", timeout: 15_000 });
+    } catch (error) {
+      help = String((error as { stdout?: unknown }).stdout ?? "");
+    }
+    knownServeFlags = new Set(help.match(/--[a-z][a-z-]*/g) ?? []);
+  }
+  return knownServeFlags;
+}
+
 /** The environment of a CLI the harness runs: ours without the developer's TSNET_* settings (TSNET_TEST stays). */
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -307,10 +322,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   const extra = [...(options.args ?? [])];
   // Isolation from a developer's own daemon: an admin socket of its own (the default /run/tsnet/admin.sock is
   // one per host) and an empty config file instead of /etc/tsnet/config.json, unless the test passes its own.
+  // Only where the built CLI has these flags (older builds reject unknown options).
   const scratch = tempDir("daemon");
-  const adminSocketPath = extra.includes("--admin-socket") ? "" : join(scratch, "admin.sock");
+  const flags = serveFlags();
+  const adminSocketPath =
+    extra.includes("--admin-socket") || !flags.has("--admin-socket") ? "" : join(scratch, "admin.sock");
   if (adminSocketPath) extra.push("--admin-socket", adminSocketPath);
-  if (!extra.includes("--config")) {
+  if (!extra.includes("--config") && flags.has("--config")) {
     writeFileSync(join(scratch, "config.json"), "{}\n");
     extra.push("--config", join(scratch, "config.json"));
   }
