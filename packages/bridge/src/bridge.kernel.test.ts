@@ -315,4 +315,24 @@ kernel("reconcile after a restart recreates a deleted bridge and removes strays"
   await second.close();
 });
 
+kernel("reconcile leaves alone the links another daemon made (another link group)", async () => {
+  const mine = await openNamespace(undefined, { linkGroup: 0x7354_0101 });
+  const theirs = await openNamespace(undefined, { linkGroup: 0x7354_0202 });
+  try {
+    await theirs.links.addVethPair("tsve-eeeeeeeee1", "tsvp-eeeeeeeee1", { mtu: 1500 });
+    await mine.links.addVethPair("tsve-eeeeeeeee2", "tsvp-eeeeeeeee2", { mtu: 1500 });
+    const driver = await createBridgeDriver({ namespace: mine, firewall, store: new MemoryStore(), vethPool: false });
+    await driver.drain();
+    assert.ok(driver.lastReconcile?.removed.includes("tsve-eeeeeeeee2"), "own stray removed");
+    assert.not.ok(driver.lastReconcile?.removed.includes("tsve-eeeeeeeee1"), "foreign link kept");
+    assert.ok((await root.links.get("tsve-eeeeeeeee1")) !== undefined);
+    await driver.close();
+  } finally {
+    await root.links.delete("tsve-eeeeeeeee1");
+    await root.links.delete("tsve-eeeeeeeee2");
+    await mine.close();
+    await theirs.close();
+  }
+});
+
 kernel.run();

@@ -129,8 +129,11 @@ export async function reconcile(deps: BridgeDeps, signal: AbortSignal): Promise<
       .catch((error: unknown) => deps.log.warn({ err: error }, "cannot delete orphaned endpoint records"));
   }
 
-  for (const name of present.keys()) {
+  // Another daemon on this host (another plugin name) stamps its links with another group: never ours to remove.
+  const ownGroup = links.linkGroup ?? 0;
+  for (const [name, link] of present) {
     if (!isOwnLinkName(name) || owned.has(name)) continue;
+    if (link.group !== undefined && link.group !== ownGroup) continue;
     summary.removed.push(name);
     await deps.reaper.reap(name);
   }

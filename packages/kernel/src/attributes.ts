@@ -61,6 +61,7 @@ const VETH_INFO_PEER = 1;
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
+const IFLA_GROUP = 27;
 const IFLA_NET_NS_FD = 28;
 const IFLA_VXLAN_ID = 1;
 const IFLA_VXLAN_LINK = 3;
@@ -86,6 +87,8 @@ export interface VethPeer {
   macAddress?: Uint8Array;
   /** An open fd of the namespace to create the peer in. */
   namespaceFd?: number;
+  /** Link group (IFLA_GROUP): marks the peer as this daemon's, like its host end. */
+  group?: number;
 }
 
 /** IFLA_LINKINFO payload for a veth pair: VETH_INFO_PEER holds a struct ifinfomsg (16 zero bytes) then IFLA_*. */
@@ -93,6 +96,7 @@ export function vethLinkInfo(peer: VethPeer): Buffer {
   const attrs = [attribute(IFLA_IFNAME, cString(peer.name)), attribute(IFLA_MTU, u32(peer.mtu))];
   if (peer.macAddress !== undefined) attrs.push(attribute(IFLA_ADDRESS, peer.macAddress));
   if (peer.namespaceFd !== undefined) attrs.push(attribute(IFLA_NET_NS_FD, u32(peer.namespaceFd)));
+  if (peer.group !== undefined) attrs.push(attribute(IFLA_GROUP, u32(peer.group)));
   const peerMessage = Buffer.concat([Buffer.alloc(16), ...attrs]);
   return linkInfo("veth", [attribute(VETH_INFO_PEER | NLA_F_NESTED, peerMessage)]);
 }

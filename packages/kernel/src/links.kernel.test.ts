@@ -46,6 +46,23 @@ links("creates a bridge, returns the same one on replay, and deletes it twice wi
   assert.is(await root.links.get(name("br1")), undefined);
 });
 
+links("stamps its link group on bridges and on both ends of a veth pair, and keeps it across a rename", async () => {
+  const marked = await openNamespace(undefined, { linkGroup: 0x7354_0042 });
+  try {
+    const bridge = await marked.links.addBridge(name("gb"), { mtu: 1500 });
+    await marked.links.addVethPair(name("gv"), name("gp"), { mtu: 1500, master: name("gb") });
+    await root.links.rename(name("gp"), name("gq"));
+    assert.is(bridge.group, 0x7354_0042);
+    assert.is((await root.links.get(name("gv")))?.group, 0x7354_0042);
+    assert.is((await root.links.get(name("gq")))?.group, 0x7354_0042);
+    await root.links.addBridge(name("gz"), { mtu: 1500 });
+    assert.is((await root.links.get(name("gz")))?.group, 0);
+  } finally {
+    for (const link of ["gv", "gb", "gz"]) await root.links.delete(name(link));
+    await marked.close();
+  }
+});
+
 links("answers CONFLICT when a bridge name is held by another kind of link", async () => {
   await root.links.addVethPair(name("cv"), name("cp"), { mtu: 1500 });
   await rejects(root.links.addBridge(name("cv"), { mtu: 1500 }), "CONFLICT");

@@ -13,6 +13,8 @@ interface LinkBase {
   macAddress: string;
   /** Name of the bridge this link is enslaved to. */
   master?: string;
+  /** Link group (IFLA_GROUP; 0 is the kernel's default). Real kernels report it; fakes may leave it out. */
+  group?: number;
   /** For a bridge port: whether hairpin mode is on (frames may leave through the port they came in by). */
   hairpin?: boolean;
 }
@@ -62,6 +64,11 @@ export interface MacvlanOptions {
 
 /** Link operations inside one network namespace. */
 export interface Links {
+  /**
+   * The link group this handle stamps on every link it creates (absent: the kernel's default, 0). Drivers use it to
+   * tell their own links from another daemon's that carry the same name prefix.
+   */
+  readonly linkGroup?: number | undefined;
   /** Creates a bridge; an existing bridge of that name counts as success, another kind is CONFLICT. */
   addBridge(
     name: string,

@@ -18,10 +18,10 @@ export class NetlinkNamespace implements Namespace {
   readonly neighbours: NetlinkNeighbours;
   private readonly socket: RtSocket;
 
-  constructor(socket: RtSocket, path: string | undefined) {
+  constructor(socket: RtSocket, path: string | undefined, linkGroup?: number) {
     this.socket = socket;
     this.path = path;
-    this.links = new NetlinkLinks(socket);
+    this.links = new NetlinkLinks(socket, linkGroup === undefined ? {} : { linkGroup });
     this.addresses = new NetlinkAddresses(socket);
     this.routes = new NetlinkRoutes(socket);
     this.neighbours = new NetlinkNeighbours(socket);
@@ -36,6 +36,8 @@ export class NetlinkNamespace implements Namespace {
 export interface OpenNamespaceOptions {
   /** Deadline of each request when the caller passes no signal (default 5000 ms). */
   requestTimeoutMs?: number;
+  /** Link group stamped on every link created through this handle (see NetlinkLinksOptions.linkGroup). */
+  linkGroup?: number;
 }
 
 /**
@@ -48,7 +50,7 @@ export interface OpenNamespaceOptions {
  * await root.links.addBridge("tsbr-demo", { mtu: 1500, up: true });
  */
 export async function openNamespace(path?: string, options: OpenNamespaceOptions = {}): Promise<NetlinkNamespace> {
-  return new NetlinkNamespace(RtSocket.open(path, options.requestTimeoutMs), path);
+  return new NetlinkNamespace(RtSocket.open(path, options.requestTimeoutMs), path, options.linkGroup);
 }
 
 /** Where `ip netns` keeps named namespaces. */

@@ -56,15 +56,24 @@ export interface NetlinkLinksOptions {
    * period (≈20 ms a veth pair, ≈100 ms for 200 in one group): off the main thread, other requests go on.
    */
   offThreadDeletes?: boolean;
+  /**
+   * Link group (IFLA_GROUP) given to every link this handle creates, both ends of a veth included. The kernel sets
+   * it in the creating request and keeps it across renames and namespace moves, so it marks which daemon made a
+   * link: two daemons on one host (or a test daemon beside a real one) tell their links apart by it.
+   */
+  linkGroup?: number;
 }
 
 export class NetlinkLinks implements Links {
   private readonly socket: RtSocket;
   private readonly masterIndex = new Map<string, number>();
   private readonly deleter: OffThreadDeleter | undefined;
+  /** The group this handle stamps on the links it creates (NetlinkLinksOptions.linkGroup). */
+  readonly linkGroup: number | undefined;
 
   constructor(socket: RtSocket, options: NetlinkLinksOptions = {}) {
     this.socket = socket;
+    this.linkGroup = options.linkGroup;
     this.deleter =
       options.offThreadDeletes === false ? undefined : new OffThreadDeleter(socket.namespacePath, socket.timeoutMs);
   }
@@ -107,6 +116,7 @@ export class NetlinkLinks implements Links {
             mtu: options.mtu,
             ...(options.peerMacAddress === undefined ? {} : { macAddress: mac(options.peerMacAddress, "peer MAC") }),
             ...(namespace === undefined ? {} : { namespaceFd: namespace.fd }),
+            ...(this.linkGroup === undefined ? {} : { group: this.linkGroup }),
           }),
         };
         if (options.macAddress !== undefined) attrs.address = mac(options.macAddress, "veth MAC address");
@@ -328,6 +338,7 @@ export class NetlinkLinks implements Links {
     peer?: string,
   ): Promise<void> {
     const data: rt.Link = up ? { flags: { up: true }, change: { up: true } } : {};
+    if (this.linkGroup !== undefined) attrs.group = this.linkGroup;
     try {
       await this.socket.request(what, signal, false, () => this.socket.rt.newLink(data, attrs, { flags: CREATE }));
     } catch (error) {
@@ -429,6 +440,7 @@ function toLink(message: rt.LinkMessage, names: ReadonlyMap<number, string>): Li
     mtu: attrs.mtu ?? 0,
     up: data.flags?.up === true,
     macAddress: formatMac(attrs.address),
+    group: attrs.group ?? 0,
   };
   const master = attrs.master === undefined || attrs.master === 0 ? undefined : names.get(attrs.master);
   const info = parseLinkInfo(attrs.linkinfo);
