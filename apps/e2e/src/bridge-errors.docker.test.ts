@@ -11,6 +11,7 @@ import {
   dockerUserJump,
   endpointOf,
   fetchFromHost,
+  firewallNamesOf,
   httpContainer,
   linksOf,
   nftRuleset,
@@ -46,6 +47,13 @@ function portsOf(bridge: string): string[] {
 
 function hostAddresses(): string {
   return execFileSync("ip", ["-o", "addr", "show"], { encoding: "utf8" });
+}
+
+/** `docker network rm` after removing the containers a failed `docker run` left (created, never started). */
+async function removeNetwork(network: string): Promise<void> {
+  const ids = (await docker(["ps", "-aq", "--filter", `network=${network}`])).split("\n").filter(Boolean);
+  if (ids.length > 0) await docker(["rm", "-f", ...ids]);
+  await docker(["network", "rm", network]);
 }
 
 const badOptions: Array<[string, string, string]> = [
@@ -110,6 +118,7 @@ test("a colliding -p is refused naming the port; the second container leaves no 
   assert.ok(await eventually(() => portsOf(bridge).length === 1, 5_000), `one port left: ${portsOf(bridge)}`);
   assert.is(await fetchFromHost(`http://127.0.0.1:${port}/`), "first", "the first container keeps the port");
   await docker(["rm", "-f", first.name]);
+  await removeNetwork(network.name);
 });
 
 test("-p on a port a host process listens on is refused naming the port", async () => {
@@ -139,6 +148,7 @@ test("-p on a port a host process listens on is refused naming the port", async 
   } finally {
     server.close();
   }
+  await removeNetwork(network.name);
 });
 
 test("docker network rm leaves no interface and no rule of ours; the last one takes tables and jump", async () => {
@@ -167,6 +177,8 @@ test("docker network rm leaves no interface and no rule of ours; the last one ta
   );
   assert.equal(hostLinks(namedBridge), [namedBridge], "the named bridge exists");
   assert.ok(nftRuleset().includes(bridge), "rules exist");
+  // Per-plugin firewall names (when the CLI scopes them) make the table check exact whatever else runs.
+  const scoped = nftTables().some((table) => table === `inet ${firewallNamesOf(daemon.get().name).table}`);
   await docker(["rm", "-f", ...containers.map((container) => container.name)]);
   await docker(["network", "rm", network.name, named.name]);
   assert.ok(
@@ -183,15 +195,22 @@ test("docker network rm leaves no interface and no rule of ours; the last one ta
     }),
     "no nft or iptables rule names the bridges, the subnets or the port",
   );
-  // Tables and the DOCKER-USER jump are shared by every tsnet daemon on the host: they can only go when no tsnet
-  // bridge is left at all (another suite running at the same time may hold one).
-  if (hostLinks("tsbr-").length === 0) {
+  const own = firewallNamesOf(daemon.get().name);
+  const ownTables = () => nftTables().filter((table) => table.split(" ")[1]?.startsWith(own.table));
+  if (scoped) {
+    // This daemon's own tables, chain and jump (named after its plugin): they go with its last network.
+    assert.ok(
+      await eventually(() => ownTables().length === 0 && !dockerUserJump(own.comment)),
+      `no table of ours (${ownTables().join(", ")}) and no DOCKER-USER jump (${dockerUserJump(own.comment)})`,
+    );
+  } else if (hostLinks("tsbr-").length === 0) {
+    // Shared names: the tables and the jump can only go when no tsnet bridge is left at all.
     assert.ok(
       await eventually(() => !nftTables().some((table) => /tsnet/.test(table)) && !dockerUserJump()),
       `no tsnet table (${nftTables().join(", ")}) and no DOCKER-USER jump (${dockerUserJump()})`,
     );
   } else {
-    process.stdout.write(`\n  (other tsnet bridges exist: ${hostLinks("tsbr-").join(", ")}; table check skipped)\n`);
+    process.stdout.write(`\n  (shared firewall names and other tsnet bridges exist: table check skipped)\n`);
   }
 });
 

@@ -3,7 +3,7 @@
 // daemon's view of an endpoint (EndpointOperInfo over its socket), host addresses of our own (a dummy link), and
 // what tsnet left in the kernel (links, nft rules, the DOCKER-USER jump).
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   callPlugin,
   createNetwork,
@@ -175,11 +175,26 @@ export function nftRuleset(): string {
   });
 }
 
-/** True when DOCKER-USER (IPv4) jumps to a chain of tsnet's. */
-export function dockerUserJump(): boolean {
+/**
+ * The firewall names a daemon serving plugin `name` uses when the CLI scopes them per plugin (a hash of the name,
+ * so concurrent daemons do not rewrite each other's tables); "tsnet" for the default plugin.
+ */
+export function firewallNamesOf(pluginName: string): { table: string; chain: string; comment: string } {
+  if (pluginName === "tsnet") return { table: "tsnet", chain: "TSNET-FORWARD", comment: "tsnet" };
+  const hex = createHash("sha256").update(pluginName).digest("hex").slice(0, 8);
+  return { table: `tsnet-${hex}`, chain: `TSNET-${hex.toUpperCase()}`, comment: `tsnet-${hex}` };
+}
+
+/** True when DOCKER-USER (IPv4) has a rule whose comment is `comment` (default: any tsnet comment). */
+export function dockerUserJump(comment?: string): boolean {
   try {
-    const rules = execFileSync("iptables", ["-w", "-t", "filter", "-S", "DOCKER-USER"], { encoding: "utf8" });
-    return rules.split("\n").some((line) => line.includes("tsnet"));
+    const rules = execFileSync("iptables", ["-w", "-t", "filter", "-S", "DOCKER-USER"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    return rules
+      .split("\n")
+      .some((line) => (comment === undefined ? line.includes("tsnet") : line.includes(`--comment ${comment} `)));
   } catch {
     return false;
   }
