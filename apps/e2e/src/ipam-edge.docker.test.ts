@@ -181,4 +181,26 @@ edge("tsnet's bridge with tsnet's IPAM: --subnet, --ip-range, --aux-address, --i
   assert.is((await ipamCall(socketPath, "ReleasePool", { PoolID: free.body.PoolID })).status, 200);
 });
 
+edge(
+  "tiny and missing pools: a /30 holds one container; /31, /32 and --ipv6 without a v6 subnet as Docker's IPAM",
+  async () => {
+    const { name } = running.get();
+    const base = await freeSubnet();
+    const slash30 = base.replace(/\/24$/, "/30");
+    const outcome = await compareWithDefault(name, { subnets: [slash30] }, [{}, {}]);
+    assert.equal(outcome.addresses[0], base.replace(/0\/24$/, "2"));
+    assert.match(outcome.addresses[1] ?? "", /^error: /);
+    for (const spec of [
+      { subnets: [base.replace(/0\/24$/, "8/31")] },
+      { subnets: [base.replace(/0\/24$/, "12/32")] },
+      { subnets: [base.replace(/0\/24$/, "16/29")], ipv6: true },
+    ]) {
+      const dockers = await tryCreate({ ...spec, driver: "bridge" });
+      const ours = await tryCreate({ ...spec, driver: "bridge", ipamDriver: name });
+      process.stdout.write(`  [tiny] ${JSON.stringify(spec)}: Docker's IPAM "${dockers}", tsnet "${ours}"\n`);
+      assert.is(ours === "created", dockers === "created", `${JSON.stringify(spec)}: created with both or neither`);
+    }
+  },
+);
+
 edge.run();
