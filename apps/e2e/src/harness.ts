@@ -295,6 +295,8 @@ function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 const daemons = new Set<ChildProcess>();
 const stateDirs = new Set<string>();
+/** Plugin name → the state dir its daemon last ran on, to revive a stopped daemon for cleanup. */
+const daemonStateDirs = new Map<string, string>();
 
 /** A fresh temp dir under this run's prefix, removed by {@link cleanup}. */
 export function tempDir(kind: string): string {
@@ -341,6 +343,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     },
   );
   daemons.add(child);
+  daemonStateDirs.set(name, stateDir);
   child.once("exit", () => daemons.delete(child));
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => {
@@ -666,6 +669,7 @@ export async function cleanup(): Promise<{ containers: string[]; networks: strin
     }
   };
   const found = await leftovers();
+  await step("revive stopped daemons", () => reviveDaemonsFor(found.networks));
   if (found.containers.length > 0) {
     await step("rm containers", () => tryDocker(["rm", "-f", "-v", ...found.containers], { timeoutMs: 60_000 }));
   }
@@ -680,6 +684,26 @@ export async function cleanup(): Promise<{ containers: string[]; networks: strin
   }
   await step("remove files", async () => removeFiles());
   return found;
+}
+
+/**
+ * Docker cannot remove a network (or a container on it) whose plugin no longer answers: each call retries for
+ * ~15 s and fails, and the network stays in Docker for good. When a test stopped or killed a daemon that still
+ * owns networks (say it failed before restarting it), start it again on its socket and state dir for the cleanup.
+ */
+async function reviveDaemonsFor(networks: readonly string[]): Promise<void> {
+  if (networks.length === 0) return;
+  const drivers = await tryDocker(["network", "inspect", "--format", "{{.Driver}} {{.IPAM.Driver}}", ...networks]);
+  const names = new Set(drivers.stdout.split(/\s+/).filter((name) => daemonStateDirs.has(name)));
+  for (const name of names) {
+    const socketPath = join(PLUGIN_DIR, `${name}.sock`);
+    const answers = await callPlugin(socketPath, "Plugin.Activate", "", 1_000).then(
+      (reply) => reply.status === 200,
+      () => false,
+    );
+    const stateDir = daemonStateDirs.get(name);
+    if (!answers && stateDir) await startDaemon({ socketName: name, stateDir });
+  }
 }
 
 function removeFiles(): void {
