@@ -12,6 +12,8 @@
 // A check counts one pass or one failure. Exit code 1 iff anything failed.
 //
 // Options: --only=<dir or name>[,...] limit to some packages; --skip-build; --skip-checks; --timeout=<seconds>.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { checkPackage, publishablePackages } from "./check-packages.mjs";
 import { listPackages, ROOT, run } from "./lib/workspace.mjs";
 
@@ -84,6 +86,28 @@ async function check(pkg, what, command, args, cwd = ROOT) {
   const note = ok ? "" : result.timedOut ? "timed out" : `exit ${result.code ?? result.signal}`;
   record(pkg, what, ok ? 1 : 0, ok ? 0 : 1, 0, result.ms, note);
   return ok;
+}
+
+/** Root `tsc -b` only sees what the root tsconfig.json references: every package with a tsconfig must be there. */
+function checkReferences(packages) {
+  banner("workspace: every package with a tsconfig.json is referenced by the root tsconfig.json");
+  const started = Date.now();
+  const root = JSON.parse(readFileSync(join(ROOT, "tsconfig.json"), "utf8"));
+  const referenced = new Set((root.references ?? []).map((reference) => reference.path.replace(/^\.\//, "")));
+  const missing = packages
+    .filter((pkg) => existsSync(join(pkg.dir, "tsconfig.json")) && !referenced.has(pkg.rel))
+    .map((pkg) => pkg.rel);
+  process.stdout.write(missing.length === 0 ? "ok\n" : `not referenced: ${missing.join(", ")}\n`);
+  const note = missing.length === 0 ? "" : `not referenced: ${missing.join(", ")}`;
+  record(
+    "workspace",
+    "references",
+    missing.length === 0 ? 1 : 0,
+    missing.length === 0 ? 0 : 1,
+    0,
+    Date.now() - started,
+    note,
+  );
 }
 
 function testScripts(pkg) {
@@ -178,6 +202,7 @@ async function main() {
   if (!options["skip-checks"]) {
     await check("workspace", "lint", "pnpm", ["exec", "biome", "check", "."]);
     await check("workspace", "typecheck", "pnpm", ["exec", "tsc", "-b"]);
+    checkReferences(listPackages());
     for (const pkg of publishablePackages().filter(selected)) {
       banner(`${pkg.name}: publishable (pnpm pack + publint)`);
       const began = Date.now();
