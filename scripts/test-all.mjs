@@ -2,7 +2,8 @@
 // The root test runner (`pnpm test`, and what .ci/run ends with).
 //
 // 1. builds the workspace once (turbo); the Docker tests need the built daemon;
-// 2. runs the checks that count: lint (biome), typecheck (tsc -b), publishability of each package;
+// 2. runs the checks that count: lint (biome), typecheck (tsc -b), the root tsconfig referencing every package,
+//    publishability of each package;
 // 3. runs, one at a time, every package script named `test` or `test:*` (kernel and Docker tests must not race),
 //    streaming their output and adding up uvu's closing `Total / Passed / Skipped` blocks;
 // 4. prints a table per package and, as the very last line, `N passed, N failed`.
