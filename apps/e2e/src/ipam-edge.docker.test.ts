@@ -18,6 +18,7 @@ import {
   type RunningDaemon,
   runContainer,
   startDaemon,
+  tryDocker,
 } from "./harness.js";
 import {
   at,
@@ -202,5 +203,51 @@ edge(
     }
   },
 );
+
+/** stop A, run C, start A, connect A again with --ip: what each container ends up with, on one network. */
+async function stopStartCase(spec: NetworkSpec): Promise<string[]> {
+  const network = await createNetwork(spec);
+  const subnet = spec.subnets?.[0] ?? "";
+  try {
+    const a = await runContainer({ network: network.name });
+    const b = await runContainer({ network: network.name });
+    await docker(["stop", "-t", "0", a.name]);
+    const c = await runContainer({ network: network.name });
+    const started = await tryDocker(["start", a.name]);
+    const seen = [];
+    for (const container of [a, b, c]) {
+      seen.push(
+        (
+          await tryDocker([
+            "inspect",
+            "--format",
+            `{{(index .NetworkSettings.Networks "${network.name}").IPAddress}}`,
+            container.name,
+          ])
+        ).stdout.trim(),
+      );
+    }
+    seen.push(started.code === 0 ? "a started" : "a not started");
+    // Disconnect b and connect it again with a chosen address: the old one is released, the new one honoured.
+    await docker(["network", "disconnect", network.name, b.name]);
+    await docker(["network", "connect", "--ip", at(subnet, 50), network.name, b.name]);
+    seen.push(await containerAddress(b.name, network.name));
+    const d = await runContainer({ network: network.name });
+    seen.push(await containerAddress(d.name, network.name));
+    await docker(["rm", "-f", a.name, b.name, c.name, d.name]);
+    return seen;
+  } finally {
+    await tryDocker(["network", "rm", network.name]);
+  }
+}
+
+edge("docker stop / start, network disconnect / connect --ip: the same addresses as with Docker's IPAM", async () => {
+  const { name } = running.get();
+  const subnet = await freeSubnet();
+  const dockers = await stopStartCase({ driver: "bridge", subnets: [subnet] });
+  const ours = await stopStartCase({ driver: "bridge", ipamDriver: name, subnets: [subnet] });
+  process.stdout.write(`  [stop/start] Docker's IPAM ${dockers.join(", ")}; tsnet ${ours.join(", ")}\n`);
+  assert.equal(ours, dockers);
+});
 
 edge.run();
