@@ -1,23 +1,48 @@
-/** `tsnet serve`: compose the drivers, serve them on the plugin socket, stop cleanly. */
+/** `tsnet serve`: compose the drivers, serve them on the plugin socket and the admin socket, stop cleanly. */
 import { basename, extname } from "node:path";
-import type { Logger } from "@tsnet/protocol";
+import { isTsnetError, type Logger } from "@tsnet/protocol";
 import { createPluginApp, type ListeningServer, listen } from "@tsnet/server";
-import { composeDrivers } from "./compose.js";
+import type { Store } from "@tsnet/store";
+import { type AdminServer, listenAdmin } from "./admin.js";
+import { type ComposeOptions, composeDrivers } from "./compose.js";
+import type { AddressPoolConfig } from "./config.js";
+import { RequestMetrics } from "./metrics.js";
+import { openStoreReader, type StoreReader } from "./state-reader.js";
+import { isIpamView, type StateSources } from "./state-view.js";
+import { packageVersion } from "./version.js";
 
 export interface ServeOptions {
   socketPath: string;
   stateDir: string;
   logger: Logger;
+  /** Admin socket (mode 0600); absent → no admin socket. */
+  adminSocketPath?: string | undefined;
+  /**
+   * When false (the path is the default, not the user's choice), an admin socket another daemon serves is logged
+   * and skipped instead of failing the start: several test daemons share a host. Default true.
+   */
+  adminSocketRequired?: boolean | undefined;
+  /** The name Docker knows the plugin by; default: the socket's file name without `.sock` (v1). */
+  pluginName?: string | undefined;
+  /** Local default pools for the IPAM (passed to composeDrivers). */
+  defaultAddressPools?: readonly AddressPoolConfig[] | undefined;
+  /** Default bridge MTU (passed to composeDrivers). */
+  mtu?: number | undefined;
+  /** The config file the settings came from, for `tsnet status`. */
+  configFile?: string | undefined;
   /** Connections still busy this long after stop() begins are cut. Default 4 000 (the CLI force-exits at 5 s). */
   closeTimeoutMs?: number;
 }
 
 /** A running daemon. */
 export interface Daemon {
-  /** The name Docker knows the plugin by: the socket's file name without `.sock`. */
+  /** The name Docker knows the plugin by: the socket's file name without `.sock`, or the configured name. */
   readonly pluginName: string;
   readonly socketPath: string;
-  /** Stops accepting, finishes in-flight requests, removes the socket, closes the drivers' state. */
+  readonly adminSocketPath: string | undefined;
+  /** Request counters and latency histograms (what `/metrics` serves). */
+  readonly metrics: RequestMetrics;
+  /** Stops accepting, finishes in-flight requests, removes the sockets, closes the drivers' state. */
   stop(): Promise<void>;
 }
 
@@ -29,24 +54,77 @@ export function pluginNameOf(socketPath: string): string {
 
 /**
  * Starts the daemon.
- * @throws CONFLICT when another process serves the socket; UNAVAILABLE when state or socket cannot be opened
+ * @throws CONFLICT when another process serves a socket or holds the state dir; UNAVAILABLE when state or a socket
+ * cannot be opened
  */
 export async function serve(options: ServeOptions): Promise<Daemon> {
-  const pluginName = pluginNameOf(options.socketPath);
+  const pluginName = options.pluginName ?? pluginNameOf(options.socketPath);
   const logger = options.logger.child({ plugin: pluginName });
-  const drivers = await composeDrivers({ stateDir: options.stateDir, logger });
-  let server: ListeningServer;
+  const composeOptions: ComposeOptions = {
+    stateDir: options.stateDir,
+    logger,
+    pluginName,
+    ...(options.defaultAddressPools !== undefined ? { defaultPools: options.defaultAddressPools } : {}),
+    ...(options.mtu !== undefined ? { defaultMtu: options.mtu } : {}),
+  };
+  const drivers = await composeDrivers(composeOptions);
+  const metrics = new RequestMetrics();
+  let server: ListeningServer | undefined;
+  let admin: AdminServer | undefined;
+  let reader: StoreReader | undefined;
   try {
-    const app = createPluginApp({ networkDriver: drivers.networkDriver, ipamDriver: drivers.ipamDriver, logger });
+    const app = createPluginApp({
+      networkDriver: drivers.networkDriver,
+      ipamDriver: drivers.ipamDriver,
+      logger,
+      onRequest: (call, status, durationMs) => metrics.record(call, status, durationMs),
+    });
     server = await listen(app, options.socketPath, { logger, closeTimeoutMs: options.closeTimeoutMs ?? 4_000 });
+    if (options.adminSocketPath !== undefined) {
+      const exposed = drivers as { store?: Pick<Store, "list">; ipam?: unknown };
+      let store = exposed.store;
+      if (store === undefined && drivers.networkDriver !== undefined) {
+        reader = openStoreReader(options.stateDir);
+        store = reader;
+      }
+      const ipam = exposed.ipam ?? drivers.ipamDriver;
+      const sources: StateSources = { store, ipam: isIpamView(ipam) ? ipam : undefined };
+      admin = await listenAdmin({
+        version: packageVersion(),
+        pluginName,
+        socket: options.socketPath,
+        adminSocket: options.adminSocketPath,
+        stateDir: options.stateDir,
+        configFile: options.configFile,
+        networkDriver: drivers.networkDriver !== undefined,
+        ipamDriver: drivers.ipamDriver !== undefined,
+        sources,
+        metrics,
+        logger: logger.child({ part: "admin" }),
+      }).catch((error: unknown) => {
+        if (options.adminSocketRequired === false && isTsnetError(error) && error.code === "CONFLICT") {
+          logger.warn(
+            { adminSocketPath: options.adminSocketPath },
+            "admin socket served by another daemon; serving without one",
+          );
+          return undefined;
+        }
+        throw error;
+      });
+    }
   } catch (error) {
+    await server?.close().catch(() => {});
+    await reader?.close().catch(() => {});
     await drivers.close().catch(() => {});
     throw error;
   }
+  const plugin = server;
   logger.info(
     {
       socketPath: options.socketPath,
+      adminSocketPath: admin?.socketPath,
       stateDir: options.stateDir,
+      configFile: options.configFile,
       networkDriver: drivers.networkDriver !== undefined,
       ipamDriver: drivers.ipamDriver !== undefined,
     },
@@ -56,9 +134,13 @@ export async function serve(options: ServeOptions): Promise<Daemon> {
   return {
     pluginName,
     socketPath: options.socketPath,
+    adminSocketPath: admin?.socketPath,
+    metrics,
     stop(): Promise<void> {
       stopped ??= (async () => {
-        await server.close();
+        await admin?.close();
+        await plugin.close();
+        await reader?.close().catch(() => {});
         await drivers.close();
         logger.info({}, "stopped");
       })();

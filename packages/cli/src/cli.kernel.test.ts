@@ -56,7 +56,16 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 15_000): 
 /** Starts `tsnet serve` on a fresh socket and waits until it logs "serving". */
 async function startDaemon(dir: string, extra: string[] = []): Promise<Run & { socket: string }> {
   const socket = join(dir, "plugins", "tsnet.sock");
-  const daemon = run(["serve", "--socket", socket, "--state-dir", join(dir, "state"), ...extra]);
+  const daemon = run([
+    "serve",
+    "--socket",
+    socket,
+    "--state-dir",
+    join(dir, "state"),
+    "--admin-socket",
+    join(dir, "admin.sock"),
+    ...extra,
+  ]);
   await waitFor(() => daemon.stderr().includes('"msg":"serving"') || daemon.child.exitCode !== null, "serving");
   return { ...daemon, socket };
 }
@@ -82,7 +91,7 @@ cli("serves Plugin.Activate on the socket, mode 0660, and logs the plugin name",
   try {
     const response = await callPlugin(daemon.socket, "/Plugin.Activate");
     assert.is(response.status, 200);
-    assert.equal(response.json, { Implements: [] });
+    assert.equal(response.json, { Implements: ["NetworkDriver", "IpamDriver"] });
     assert.is((await stat(daemon.socket)).mode & 0o777, 0o660);
     assert.match(daemon.stderr(), /"plugin":"tsnet"/);
   } finally {
@@ -134,7 +143,15 @@ cli("SIGINT stops it the same way", async () => {
 cli("a second instance on a live socket refuses with a clear message and a non-zero exit", async () => {
   const first = await startDaemon(dir);
   try {
-    const second = run(["serve", "--socket", first.socket, "--state-dir", join(dir, "state2")]);
+    const second = run([
+      "serve",
+      "--socket",
+      first.socket,
+      "--state-dir",
+      join(dir, "state2"),
+      "--admin-socket",
+      join(dir, "admin2.sock"),
+    ]);
     const exit = await second.exited;
     assert.is(exit.code, 1);
     assert.ok(
@@ -164,7 +181,7 @@ cli("a stale socket file (its server was killed) is replaced", async () => {
 cli("usage errors exit 2 with a message naming the flag", async () => {
   for (const [args, message] of [
     [["serve", "--sockt", "/x"], "tsnet serve: Unknown option '--sockt'"],
-    [["serve", "--log-level", "loud"], "tsnet serve: option '--log-level' must be one of"],
+    [["serve", "--log-level", "loud"], `tsnet serve: option '--log-level': "loud" is not one of`],
     [["serve", "--socket"], "tsnet serve: Option '--socket <value>' argument missing"],
     [["frobnicate"], "tsnet: unknown command 'frobnicate'"],
     [[], "Usage: tsnet <command>"],
