@@ -2,10 +2,17 @@
  * The one place that decides which drivers the daemon serves: the bridge NetworkDriver and the IPAM, sharing one
  * durable store in the state directory, the host's network namespace and one nftables firewall.
  */
+import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { type BridgeDriver, createBridgeDriver } from "@tsnet/bridge";
 import { createIpam, type DefaultPool } from "@tsnet/ipam";
-import { type NetlinkNamespace, NftFirewall, openNamespace } from "@tsnet/kernel";
+import {
+  DEFAULT_FIREWALL_NAMES,
+  type FirewallNames,
+  type NetlinkNamespace,
+  NftFirewall,
+  openNamespace,
+} from "@tsnet/kernel";
 import type { IpamDriver, Logger, NetworkDriver } from "@tsnet/protocol";
 import {
   Activity,
@@ -48,6 +55,29 @@ export interface ComposeOptions {
   dockerReconcile?: false | { docker?: DockerApi; graceMs?: number; firstDelayMs?: number };
 }
 
+/**
+ * The firewall's table, chain and comment names for a plugin. Each daemon re-renders its tables whole from its own
+ * store, so two daemons on one host (a second plugin name, test daemons beside a real one) sharing one table would
+ * wipe each other's accept rules at every start. The plugin named "tsnet" keeps the historical names.
+ */
+export function firewallNamesFor(pluginName: string | undefined): FirewallNames {
+  if (pluginName === undefined || pluginName === "tsnet") return DEFAULT_FIREWALL_NAMES;
+  const hex = createHash("sha256").update(pluginName).digest("hex").slice(0, 8);
+  // iptables chain names are at most 28 characters; nft table names are free but kept short and stable.
+  return { table: `tsnet-${hex}`, chain: `TSNET-${hex.toUpperCase()}`, comment: `tsnet-${hex}` };
+}
+
+/**
+ * The link group (IFLA_GROUP) stamped on every link this daemon creates, so its start-up reconcile removes only its
+ * own strays and never another daemon's bridges and veths (same name prefixes). "tsnet" keeps the kernel's default
+ * group 0; other names get a stable group from 0x10000 up (below it sit 0 and the reaper's reserved group).
+ */
+export function linkGroupFor(pluginName: string | undefined): number | undefined {
+  if (pluginName === undefined || pluginName === "tsnet") return undefined;
+  const hash = createHash("sha256").update(pluginName).digest().readUInt32BE(0);
+  return 0x10000 + (hash % 0x7ffe0000);
+}
+
 function graceFromEnvironment(): number | undefined {
   const text = process.env.TSNET_RECONCILE_GRACE_MS;
   if (text === undefined || text === "") return undefined;
@@ -76,9 +106,13 @@ export async function composeDrivers(options: ComposeOptions): Promise<ComposedD
       logger: logger.child({ part: "store" }),
     });
     undo.push(() => store.close());
-    const namespace: NetlinkNamespace = await openNamespace();
+    const linkGroup = linkGroupFor(options.pluginName);
+    const namespace: NetlinkNamespace = await openNamespace(undefined, linkGroup === undefined ? {} : { linkGroup });
     undo.push(() => namespace.close());
-    const firewall = new NftFirewall({ logger: logger.child({ part: "firewall" }) });
+    const firewall = new NftFirewall({
+      logger: logger.child({ part: "firewall" }),
+      names: firewallNamesFor(options.pluginName),
+    });
     const ipamDriver = await createIpam({
       store,
       logger: logger.child({ part: "ipam" }),
