@@ -1,0 +1,209 @@
+// Helpers of the restart suites: what the IPAM holds (probed over the plugin socket), a container's endpoint and
+// veth names, waiting for a daemon log line, and a private dockerd a test may restart without disturbing the
+// machine's shared one.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { callPlugin, docker, RUN_PREFIX, tryDocker } from "./harness.js";
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The IPv4 addresses the plugin's IPAM holds in a /24 pool (`LocalDefault/SUBNET`), found by asking for each one:
+ * a free address is granted (and released again at once), a held one refused. Run it while Docker is quiet on that
+ * network, or a container could get an address between the two calls.
+ */
+export async function allocatedAddresses(socketPath: string, subnet: string): Promise<string[]> {
+  const poolId = `LocalDefault/${subnet}`;
+  const base = subnet.split("/")[0]?.split(".").slice(0, 3).join(".") ?? "";
+  const held: string[] = [];
+  for (let last = 1; last <= 254; last++) {
+    const address = `${base}.${last}`;
+    const reply = await callPlugin(
+      socketPath,
+      "IpamDriver.RequestAddress",
+      JSON.stringify({ PoolID: poolId, Address: address, Options: {} }),
+    );
+    if (reply.status === 200 && !/"Error":"[^"]/.test(reply.body)) {
+      await callPlugin(socketPath, "IpamDriver.ReleaseAddress", JSON.stringify({ PoolID: poolId, Address: address }));
+    } else {
+      held.push(address);
+    }
+  }
+  return held;
+}
+
+/** True when the IPAM holds a pool for SUBNET (a RequestPool for it is refused as overlapping). */
+export async function holdsPool(socketPath: string, subnet: string): Promise<boolean> {
+  const reply = await callPlugin(
+    socketPath,
+    "IpamDriver.RequestPool",
+    JSON.stringify({ AddressSpace: "LocalDefault", Pool: subnet, SubPool: "", Options: {}, V6: false }),
+  );
+  if (reply.status === 200 && !/"Error":"[^"]/.test(reply.body)) {
+    const { PoolID } = JSON.parse(reply.body) as { PoolID: string };
+    await callPlugin(socketPath, "IpamDriver.ReleasePool", JSON.stringify({ PoolID }));
+    return false;
+  }
+  return true;
+}
+
+/** A container's EndpointID on one network. */
+export function endpointIdOf(container: string, network: string): Promise<string> {
+  return docker([
+    "inspect",
+    "--format",
+    `{{(index .NetworkSettings.Networks ${JSON.stringify(network)}).EndpointID}}`,
+    container,
+  ]);
+}
+
+/** The host-side veth tsnet's bridge driver names after an EndpointID (`tsve-` + its first 10 hex). */
+export function hostVethOf(endpointId: string): string {
+  return `tsve-${endpointId.slice(0, 10).toLowerCase()}`;
+}
+
+/** The bridge tsnet's bridge driver names after a NetworkID. */
+export function bridgeOf(networkId: string): string {
+  return `tsbr-${networkId.slice(0, 10).toLowerCase()}`;
+}
+
+/** Waits until `output()` matches `pattern` (polling); resolves with the match or throws with the output's tail. */
+export async function waitForOutput(
+  output: () => string,
+  pattern: RegExp,
+  timeoutMs = 30_000,
+): Promise<RegExpExecArray> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const match = pattern.exec(output());
+    if (match) return match;
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in the daemon's output:\n${output().slice(-3000)}`);
+    await sleep(200);
+  }
+}
+
+/** The last `reconciled with docker` log line of a daemon, parsed. */
+export function lastDockerReconcile(output: string): Record<string, unknown> | undefined {
+  const lines = output.split("\n").filter((line) => line.includes('"reconciled with docker"'));
+  const last = lines.at(-1);
+  return last === undefined ? undefined : (JSON.parse(last) as Record<string, unknown>);
+}
+
+/** A dockerd of the test's own: own data root, exec root, pid file and API socket; no bridge, no iptables. */
+export interface PrivateDockerd {
+  /** `unix:///run/<prefix>-docker.sock`: set as DOCKER_HOST for the docker CLI and the tsnet daemon. */
+  host: string;
+  /** SIGTERM and wait for exit (containers are stopped, as on a host shutdown). */
+  stop(): Promise<void>;
+  /** Starts it again on the same directories and waits until it answers. */
+  start(): Promise<void>;
+  /** Stops it and removes its directories. */
+  remove(): Promise<void>;
+  log(): string;
+}
+
+/**
+ * Starts a private dockerd, leaving the machine's shared one alone. Its containerd is its own (started by dockerd
+ * under the exec root) with its own namespaces. The v1 plugin directory /run/docker/plugins is shared with the
+ * shared dockerd, which is harmless with unique plugin names.
+ */
+export async function startPrivateDockerd(): Promise<PrivateDockerd> {
+  const hex = randomBytes(3).toString("hex");
+  const name = `${RUN_PREFIX}${hex}`;
+  // Not a harness temp dir: cleanup() removes those while this dockerd may still run; remove() removes it.
+  const dir = mkdtempSync(join(tmpdir(), `${RUN_PREFIX}-dockerd-`));
+  const execRoot = `/run/${name}x`;
+  const socket = `/run/${name}-docker.sock`;
+  const host = `unix://${socket}`;
+  const logFile = join(dir, "dockerd.log");
+  let child: ChildProcess | undefined;
+  const answers = async () =>
+    (await tryDocker(["version", "--format", "{{.Server.Version}}"], { timeoutMs: 5_000 }).catch(() => undefined))
+      ?.code === 0;
+  const withHost = async <T>(work: () => Promise<T>): Promise<T> => {
+    const previous = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = host;
+    try {
+      return await work();
+    } finally {
+      if (previous === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = previous;
+    }
+  };
+  const start = async () => {
+    mkdirSync(execRoot, { recursive: true });
+    const log = openSync(logFile, "a");
+    child = spawn(
+      "/usr/sbin/dockerd",
+      [
+        "--data-root",
+        join(dir, "data"),
+        "--exec-root",
+        execRoot,
+        "--pidfile",
+        join(dir, "dockerd.pid"),
+        "-H",
+        host,
+        "--bridge=none",
+        "--iptables=false",
+        "--ip-masq=false",
+        "--containerd-namespace",
+        name,
+        "--containerd-plugins-namespace",
+        `${name}p`,
+      ],
+      { stdio: ["ignore", log, log] },
+    );
+    closeSync(log);
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (await withHost(answers)) return;
+      if (child.exitCode !== null) break;
+      await sleep(300);
+    }
+    throw new Error(`private dockerd did not answer:\n${readFileSync(logFile, "utf8").slice(-3000)}`);
+  };
+  const stop = async () => {
+    const running = child;
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()));
+    running.kill("SIGTERM");
+    const timer = setTimeout(() => running.kill("SIGKILL"), 60_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  await start();
+  return {
+    host,
+    stop,
+    start,
+    async remove() {
+      if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+        await withHost(async () => {
+          const ids = (await tryDocker(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
+          if (ids.length > 0) await tryDocker(["rm", "-f", ...ids], { timeoutMs: 120_000 });
+        }).catch(() => {});
+      }
+      await stop();
+      // The data root may hold overlay mounts of containers that never stopped: unmount before removing.
+      await new Promise<void>((resolve) =>
+        spawn(
+          "sh",
+          ["-c", `grep -o ' ${dir}[^ ]*\\| ${execRoot}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`],
+          {
+            stdio: "ignore",
+          },
+        ).once("exit", () => resolve()),
+      );
+      rmSync(execRoot, { recursive: true, force: true });
+      if (existsSync(socket)) rmSync(socket, { force: true });
+      rmSync(dir, { recursive: true, force: true });
+    },
+    log: () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : ""),
+  };
+}
