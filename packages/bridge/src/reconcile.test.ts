@@ -67,6 +67,7 @@ reconcile("recreates a missing host veth with its MTU, MAC and master", async ()
   assert.equal(second.driver.lastReconcile?.recreated, [hostVethName(endpoint.EndpointID)]);
   const links = new Map(second.namespace.links.snapshot().map((link) => [link.name, link]));
   assert.is(links.get(hostVethName(endpoint.EndpointID))?.master, bridge);
+  assert.is(links.get(hostVethName(endpoint.EndpointID))?.hairpin, true, "hairpin, as CreateEndpoint sets it");
   assert.is(links.get(peerVethName(endpoint.EndpointID))?.mtu, 1400);
   assert.is(links.get(peerVethName(endpoint.EndpointID))?.macAddress, "02:42:0a:63:00:03");
 });

@@ -102,7 +102,7 @@ export async function reconcile(deps: BridgeDeps, signal: AbortSignal): Promise<
         await links.addVethPair(
           endpoint.hostVeth,
           endpoint.peerVeth,
-          { mtu: network.mtu, peerMacAddress: endpoint.macAddress, master: network.bridge, up: true },
+          { mtu: network.mtu, peerMacAddress: endpoint.macAddress, master: network.bridge, up: true, hairpin: true },
           signal,
         );
         summary.recreated.push(endpoint.hostVeth);
