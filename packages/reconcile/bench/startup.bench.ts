@@ -22,6 +22,8 @@ import { FakeDockerApi } from "../src/testing.js";
 
 const ENDPOINTS = Number(process.env.ENDPOINTS ?? 1000);
 const NETWORKS = 4;
+/** Endpoints created at once while filling; CONCURRENCY=250 aborts the process in the netlink package's native code. */
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);
 const firewallNames = { table: "tsrbench", chain: "TSRBENCH-FWD", comment: "tsrbench" };
 
 const directory = await mkdtemp(join(tmpdir(), "tsnet-reconcile-bench-"));
@@ -53,11 +55,10 @@ try {
       );
       docker.addNetwork({ id, driver: "tsbench", ipamDriver: "tsbench", config: [{ Subnet: subnet }] });
       const count = Math.ceil(ENDPOINTS / NETWORKS);
-      // In waves of 8, as concurrent `docker run`s arrive; a few hundred netlink requests at once overrun the
-      // netlink package's native callback.
-      for (let done = 0; done < count; done += 8) {
+      // In waves, as concurrent `docker run`s arrive (a few hundred at once abort the process, see README).
+      for (let done = 0; done < count; done += CONCURRENCY) {
         await Promise.all(
-          Array.from({ length: Math.min(8, count - done) }, async () => {
+          Array.from({ length: Math.min(CONCURRENCY, count - done) }, async () => {
             const { Address } = await ipam.requestAddress({ PoolID, Address: "", Options: {} }, callContext());
             const request = endpointRequest(id, { Address });
             await driver.createEndpoint(request, callContext());
