@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { parseNetwork } from "./address.js";
+import { KEYS } from "./keys.js";
 import { Pool } from "./pool.js";
 
 function makePool(cidr: string, subPool = "", options: Record<string, string> = {}, bitmapLimit?: number): Pool {
@@ -151,3 +152,16 @@ for (const kind of ["bitmap", "runs"] as const) {
 
   test.run();
 }
+
+const keys = suite("Pool.addressKeyPrefix");
+keys("is the address key of the pool's PoolID without the address, for IPv4, IPv6 and sub-pools", () => {
+  for (const [cidr, subPool, address] of [
+    ["10.20.0.0/24", "", "10.20.0.7"],
+    ["10.20.0.0/24", "10.20.0.128/25", "10.20.0.130"],
+    ["fd00:1::/64", "", "fd00:1::5"],
+  ] as const) {
+    const pool = makePool(cidr, subPool);
+    assert.is(pool.addressKeyPrefix + address, KEYS.address(pool.id, address));
+  }
+});
+keys.run();
