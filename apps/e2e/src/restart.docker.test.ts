@@ -1,6 +1,7 @@
 // The plugin restarts while Docker keeps running (protocol.md §5.4): after kill -9 running containers keep their
 // connectivity throughout and everything works afterwards; what Docker removed while the plugin was down (a
 // container, a network) is found at the next start and released: bridge, veth, pool and addresses.
+import { execFileSync } from "node:child_process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -10,6 +11,7 @@ import {
   createNetwork,
   docker,
   ensureDocker,
+  eventually,
   execIn,
   fixture,
   freeSubnet,
@@ -140,6 +142,10 @@ test("a container and a network Docker removed while the plugin was down are rel
     return false;
   })();
   assert.ok(released, "veth and bridge removed");
+  const rules = () =>
+    execFileSync("nft", ["list", "ruleset"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }) +
+    execFileSync("iptables-save", { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  assert.ok(await eventually(() => !rules().includes(bridgeOf(goneNetwork.id))), "no rule names the removed bridge");
   assert.not.ok(await holdsPool(again.socketPath, goneSubnet), "the removed network's pool is free");
   assert.equal(await allocatedAddresses(again.socketPath, subnet), [subnet.replace(/0\/24$/, "1"), staysAddress]);
   const newcomer = await runContainer({ network: network.name });
