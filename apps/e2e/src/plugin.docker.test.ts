@@ -1,0 +1,173 @@
+// tsnet as a Docker managed (v2) plugin: the bundle apps/plugin builds from this machine is created, enabled, serves
+// a network that two containers ping across, and is disabled and removed leaving no link, table, jump or plugin.
+import { execFileSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  CLI_MAIN,
+  canPing,
+  cleanup,
+  createNetwork,
+  docker,
+  ensureBusyboxImage,
+  ensureDocker,
+  fixture,
+  freeSubnet,
+  hostLinks,
+  nftTables,
+  ROOT,
+  RUN_PREFIX,
+  runContainer,
+  tempDir,
+  tryDocker,
+} from "./harness.js";
+
+/** `<prefix>/tsnet`: a fresh name per run (dockerd keys plugins by name); networks refer to it with its tag. */
+const PLUGIN = `${RUN_PREFIX}/tsnet`;
+const TAGGED = `${PLUGIN}:latest`;
+
+interface Installed {
+  stateDir: string;
+  adminDir: string;
+  pluginId: string;
+}
+
+/** Builds the bundle with apps/plugin (from source) into a temp dir; resolves with the dir. */
+function buildBundle(): string {
+  const dir = join(tempDir("bundle"), "tsnet");
+  execFileSync(process.execPath, ["--conditions=@tsnet/source", "--import", "tsx", "src/build-bundle.ts", dir], {
+    cwd: join(ROOT, "apps/plugin"),
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: 180_000,
+  });
+  return dir;
+}
+
+async function removePlugin(): Promise<void> {
+  await tryDocker(["plugin", "disable", "-f", PLUGIN], { timeoutMs: 60_000 });
+  await tryDocker(["plugin", "rm", "-f", PLUGIN], { timeoutMs: 60_000 });
+}
+
+/** Our firewall's state: the nft tables whose rules name `needle` (our bridge or subnet), and the DOCKER-USER jumps to them. */
+function firewallNaming(needle: string): { tables: string[]; jumps: string[] } {
+  const tables = nftTables().filter((table) => {
+    if (!table.includes("tsnet")) return false;
+    const text = execFileSync("nft", ["list", "table", ...table.split(" ")], { encoding: "utf8" });
+    return text.includes(needle);
+  });
+  const names = new Set(tables.map((table) => table.split(" ")[1]?.replace(/-nat$/, "") ?? ""));
+  let rules = "";
+  try {
+    rules = execFileSync("iptables", ["-S", "DOCKER-USER"], { encoding: "utf8" });
+  } catch {
+    // no DOCKER-USER: no jumps
+  }
+  const jumps = rules.split("\n").filter((rule) => [...names].some((name) => rule.includes(`--comment ${name} `)));
+  return { tables, jumps };
+}
+
+/** The link group (`ip link ... group N`) a link is in: each daemon stamps its own on every link it makes. */
+function linkGroup(name: string): string {
+  const line = execFileSync("ip", ["-o", "link", "show", "dev", name], { encoding: "utf8" });
+  return /\bgroup (\S+)/.exec(line)?.[1] ?? "default";
+}
+
+/** Links in a group. */
+function linksInGroup(group: string): string[] {
+  const text = execFileSync("ip", ["-o", "link", "show", "group", group], { encoding: "utf8" });
+  return text
+    .split("\n")
+    .map((line) => /^\d+:\s+([^:@]+)/.exec(line)?.[1] ?? "")
+    .filter(Boolean);
+}
+
+let pluginGroup: string | undefined;
+
+const test = suite("managed plugin");
+const installed = fixture(async (): Promise<Installed> => {
+  await ensureDocker();
+  await ensureBusyboxImage();
+  if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} does not exist: run pnpm build first`);
+  const bundle = buildBundle();
+  const stateDir = tempDir("pstate");
+  const adminDir = tempDir("padmin");
+  await docker(["plugin", "create", PLUGIN, bundle], { timeoutMs: 180_000 });
+  // state and admin socket on this run's dirs instead of /var/lib/tsnet and /run/tsnet
+  await docker([
+    "plugin",
+    "set",
+    PLUGIN,
+    `state.source=${stateDir}`,
+    `admin.source=${adminDir}`,
+    `TSNET_PLUGIN_NAME=${TAGGED}`,
+  ]);
+  await docker(["plugin", "enable", PLUGIN], { timeoutMs: 60_000 });
+  const pluginId = await docker(["plugin", "inspect", "--format", "{{.Id}}", PLUGIN]);
+  return { stateDir, adminDir, pluginId };
+});
+test.before(installed.setup);
+test.after(async () => {
+  await cleanup(); // containers, then networks while the plugin still answers
+  await removePlugin();
+});
+
+test("docker plugin create + enable: the plugin serves its socket under /run/docker/plugins/<id>/", async () => {
+  const { pluginId, adminDir } = installed.get();
+  assert.is(await docker(["plugin", "inspect", "--format", "{{.Enabled}}", PLUGIN]), "true");
+  const socket = `/run/docker/plugins/${pluginId}/tsnet.sock`;
+  assert.ok(statSync(socket).isSocket(), `${socket} is not a socket`);
+  assert.is(statSync(join(adminDir, "admin.sock")).mode & 0o777, 0o600);
+});
+
+test("network create -d NAME:latest, two containers ping by name, tsnet ls through the plugin's admin socket", async () => {
+  const { adminDir, stateDir } = installed.get();
+  const subnet = await freeSubnet();
+  const network = await createNetwork({ driver: TAGGED, ipamDriver: TAGGED, subnets: [subnet] });
+  const a = await runContainer({ network: network.name });
+  const b = await runContainer({ network: network.name });
+  assert.ok(await canPing(a.name, b.name), "a cannot ping b by name");
+  assert.ok(await canPing(b.name, a.name), "b cannot ping a by name");
+  const listing = JSON.parse(
+    execFileSync(process.execPath, [CLI_MAIN, "ls", "--json", "--admin-socket", join(adminDir, "admin.sock")], {
+      encoding: "utf8",
+    }),
+  ) as { networks: Array<{ id: string; endpoints: unknown[] }>; pools: Array<{ pool: string }> };
+  assert.equal(
+    listing.networks.map((n) => [n.id, n.endpoints.length]),
+    [[network.id, 2]],
+  );
+  assert.equal(
+    listing.pools.map((p) => p.pool),
+    [subnet],
+  );
+  // the state lives on the mount, outside the plugin's rootfs
+  assert.ok(existsSync(join(stateDir, "data.mdb")), "no store in the state mount");
+  const bridge = `tsbr-${network.id.slice(0, 10)}`;
+  assert.ok(hostLinks("tsbr-").includes(bridge), `${bridge} not on the host`);
+  pluginGroup = linkGroup(bridge);
+  const firewall = firewallNaming(bridge);
+  assert.ok(firewall.tables.length > 0, "no nft table of the plugin names its bridge");
+
+  await docker(["rm", "-f", a.name, b.name]);
+  await docker(["network", "rm", network.name]);
+  assert.not.ok(hostLinks("tsbr-").includes(bridge), `${bridge} left after network rm`);
+  assert.equal(firewallNaming(bridge), { tables: [], jumps: [] }, "firewall rules left after network rm");
+  assert.equal(firewallNaming(subnet.replace("/24", "")).tables, [], "NAT rules for the subnet left");
+});
+
+test("disable + remove: the plugin, its socket and its sockets' links are gone", async () => {
+  const { pluginId } = installed.get();
+  await docker(["plugin", "disable", PLUGIN], { timeoutMs: 60_000 });
+  await docker(["plugin", "rm", PLUGIN], { timeoutMs: 60_000 });
+  const listed = await docker(["plugin", "ls", "--format", "{{.Name}}"]);
+  assert.not.ok(listed.split("\n").includes(TAGGED), listed);
+  assert.not.ok(existsSync(`/run/docker/plugins/${pluginId}/tsnet.sock`), "socket left behind");
+  // every link the plugin made carries its link group: its veth pool's ready pairs (tsvq-) go when it stops
+  if (pluginGroup !== undefined && pluginGroup !== "default") {
+    assert.equal(linksInGroup(pluginGroup), [], `links of group ${pluginGroup} left behind`);
+  }
+});
+
+test.run();
