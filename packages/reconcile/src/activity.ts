@@ -54,9 +54,15 @@ export class Activity {
 
 /**
  * The network driver with every call that names a network or an endpoint recorded in `activity` before it runs.
- * Optional methods stay optional: the server answers 404 for those the driver lacks, as before.
+ * Optional methods stay optional: the server answers 404 for those the driver lacks, as before. `onCapabilities`
+ * runs on each GetCapabilities: dockerd sends it right after activating the plugin, once per dockerd process
+ * (protocol.md §2.1), so it marks a (re)started dockerd.
  */
-export function trackNetworkDriver<T extends NetworkDriver>(driver: T, activity: Activity): T {
+export function trackNetworkDriver<T extends NetworkDriver>(
+  driver: T,
+  activity: Activity,
+  hooks: { onCapabilities?: () => void } = {},
+): T {
   const touching = new Set([
     "createNetwork",
     "deleteNetwork",
@@ -71,6 +77,13 @@ export function trackNetworkDriver<T extends NetworkDriver>(driver: T, activity:
   return new Proxy(driver, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
+      if (property === "getCapabilities" && typeof value === "function" && hooks.onCapabilities !== undefined) {
+        const onCapabilities = hooks.onCapabilities;
+        return () => {
+          onCapabilities();
+          return (value as () => unknown).call(target);
+        };
+      }
       if (typeof property !== "string" || !touching.has(property) || typeof value !== "function") return value;
       return (request: { NetworkID?: string; EndpointID?: string }, context: CallContext) => {
         if (property === "createNetwork" || property === "deleteNetwork") {

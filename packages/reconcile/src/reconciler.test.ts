@@ -322,3 +322,38 @@ background("stop() ends the retries and resolves done with undefined", async () 
 });
 
 background.run();
+
+const again = suite("startDockerReconcile: request()");
+
+again(
+  "runs again on request (coalescing requests made during a run), e.g. when dockerd activates the plugin again",
+  async () => {
+    const w = await world();
+    const running = startDockerReconcile({
+      docker: w.docker,
+      pluginName: PLUGIN,
+      store: w.bridge.store,
+      networkDriver: w.bridge.driver,
+      ipam: w.ipam,
+      activity: w.activity,
+      graceMs: 0,
+    });
+    const first = await running.done;
+    assert.ok(first !== undefined);
+    assert.equal(first.released.networks, []);
+    // A dockerd crash: Docker forgets a network without telling the plugin, then activates the plugin again.
+    const network = await w.createNetwork("10.64.0.0/24");
+    w.docker.networks.delete(network.id);
+    const tracked = trackNetworkDriver(w.bridge.driver, w.activity, { onCapabilities: () => running.request() });
+    tracked.getCapabilities();
+    tracked.getCapabilities();
+    for (let i = 0; i < 100 && running.last === first; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(running.last?.released.networks, [network.id]);
+    const lists = w.docker.calls.filter((call) => call === "list").length;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.is(w.docker.calls.filter((call) => call === "list").length, lists, "no run without a request");
+    await running.stop();
+  },
+);
+
+again.run();

@@ -243,10 +243,16 @@ async function release(
 
 /** A reconciliation running in the background. */
 export interface BackgroundReconcile {
-  /** The summary once a reconciliation completed; undefined when stopped first. */
+  /** The first completed summary; undefined when stopped first. */
   readonly done: Promise<DockerReconcileSummary | undefined>;
   /** The last completed summary, if any. */
   readonly last: DockerReconcileSummary | undefined;
+  /**
+   * Asks for another reconciliation once the current one (if any) ends; requests made meanwhile are coalesced.
+   * The daemon calls it when dockerd activates the plugin again (a restarted dockerd, possibly after a crash that
+   * sent no teardown calls, protocol.md §5.2).
+   */
+  request(): void;
   /** Stops retrying and aborts a reconciliation in progress. */
   stop(): Promise<void>;
 }
@@ -254,7 +260,7 @@ export interface BackgroundReconcile {
 /**
  * Runs {@link reconcileWithDocker} in the background, never delaying the caller (dockerd, starting up, may be
  * waiting for this very plugin before its API answers), retrying while Docker does not answer: after 1 s, then
- * doubling up to `maxRetryMs` (default 30 s), until it succeeds or `stop()` is called.
+ * doubling up to `maxRetryMs` (default 30 s), until it succeeds or `stop()` is called. Runs again on `request()`.
  */
 export function startDockerReconcile(
   options: Omit<DockerReconcileOptions, "signal"> & { maxRetryMs?: number; firstDelayMs?: number },
@@ -262,38 +268,70 @@ export function startDockerReconcile(
   const log = (options.logger ?? silentLogger).child({ part: "docker-reconcile" });
   const controller = new AbortController();
   let last: DockerReconcileSummary | undefined;
-  const done = (async (): Promise<DockerReconcileSummary | undefined> => {
+  let requested = false;
+  let wake: (() => void) | undefined;
+  let resolveFirst: (summary: DockerReconcileSummary | undefined) => void = () => {};
+  const done = new Promise<DockerReconcileSummary | undefined>((resolve) => {
+    resolveFirst = resolve;
+  });
+
+  const runOnce = async (): Promise<DockerReconcileSummary | undefined> => {
     let delay = 1_000;
     let reported = false;
+    for (;;) {
+      try {
+        return await reconcileWithDocker({ ...options, signal: controller.signal });
+      } catch (error) {
+        if (controller.signal.aborted) return undefined;
+        if (!reported) {
+          reported = true;
+          const level = isTsnetError(error) && error.code === "UNAVAILABLE" ? "info" : "warn";
+          log[level]({ err: error }, "cannot reconcile with docker yet; retrying");
+        }
+        await sleep(delay, controller.signal);
+        delay = Math.min(delay * 2, options.maxRetryMs ?? 30_000);
+      }
+    }
+  };
+
+  const loop = (async () => {
     try {
       await sleep(options.firstDelayMs ?? 0, controller.signal);
       for (;;) {
-        try {
-          last = await reconcileWithDocker({ ...options, signal: controller.signal });
-          return last;
-        } catch (error) {
-          if (controller.signal.aborted) return undefined;
-          if (!reported) {
-            reported = true;
-            const level = isTsnetError(error) && error.code === "UNAVAILABLE" ? "info" : "warn";
-            log[level]({ err: error }, "cannot reconcile with docker yet; retrying");
-          }
-          await sleep(delay, controller.signal);
-          delay = Math.min(delay * 2, options.maxRetryMs ?? 30_000);
+        requested = false;
+        const summary = await runOnce();
+        if (summary === undefined) return;
+        last = summary;
+        resolveFirst(summary);
+        if (!requested) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
         }
+        if (controller.signal.aborted) return;
       }
     } catch {
-      return undefined;
+      // aborted while sleeping
+    } finally {
+      resolveFirst(undefined);
     }
   })();
+
   return {
     done,
     get last() {
       return last;
     },
+    request() {
+      requested = true;
+      wake?.();
+      wake = undefined;
+    },
     async stop() {
       controller.abort(new Error("docker reconcile stopped"));
-      await done;
+      wake?.();
+      wake = undefined;
+      await loop;
     },
   };
 }
