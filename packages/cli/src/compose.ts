@@ -145,7 +145,11 @@ export async function composeDrivers(options: ComposeOptions): Promise<ComposedD
             firstDelayMs: settings?.firstDelayMs ?? 100,
           });
     return {
-      networkDriver: trackNetworkDriver(networkDriver, activity),
+      // dockerd sends GetCapabilities once per dockerd process, right after activating us: a restarted (maybe
+      // crashed, so no teardown calls) dockerd is the moment to look again.
+      networkDriver: trackNetworkDriver(networkDriver, activity, {
+        onCapabilities: () => background?.request(),
+      }),
       ipamDriver: trackIpamDriver(ipamDriver, activity),
       dockerReconcile: background?.done ?? Promise.resolve(undefined),
       get lastDockerReconcile() {
