@@ -191,6 +191,7 @@ async function answer(
         const report = await collectGarbage(() => listNetworks(context.sources), {
           apply,
           mode: "daemon",
+          pluginName: context.pluginName,
           ...(settleMs !== undefined ? { settleMs } : {}),
         });
         if (apply) context.logger.info({ removed: report.removed, failed: report.failed }, "gc");

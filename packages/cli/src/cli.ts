@@ -19,7 +19,7 @@ import { collectGarbage, type GcReport } from "./gc.js";
 import { HELP } from "./help.js";
 import { fetchListing, fetchPools, fetchStatus, renderListing, renderPools, renderStatus } from "./inspect.js";
 import { createLogger } from "./logger.js";
-import { serve } from "./serve.js";
+import { pluginNameOf, serve } from "./serve.js";
 import { listNetworks } from "./state-view.js";
 import { packageVersion } from "./version.js";
 
@@ -194,6 +194,7 @@ function clientConfig(
     ["admin-socket", "adminSocket"],
     ["socket", "socket"],
     ["state-dir", "stateDir"],
+    ["plugin-name", "pluginName"],
   ] as const) {
     const value = values[flag];
     if (value === "") throw new UsageError(`option '--${flag}' needs a value`);
@@ -321,6 +322,7 @@ async function runGc(args: string[], io: CliIo, env: Record<string, string | und
       report = await collectGarbage(() => listNetworks({ store }), {
         apply,
         mode: "offline",
+        pluginName: config.pluginName ?? pluginNameOf(config.socket),
         ...(typeof settle === "string" ? { settleMs: Number(settle) } : {}),
       });
     } finally {

@@ -156,8 +156,9 @@ function checkSocket(value: unknown, where: string): string {
   return path;
 }
 
-function checkMtu(value: unknown, where: string): number {
-  const mtu = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+function checkMtu(value: unknown, where: string, fromText: boolean): number {
+  // environment and flags are text; a JSON file must give a number
+  const mtu = fromText && typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof mtu !== "number" || !Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
     throw new ConfigError(`${where}: ${JSON.stringify(value)} is not an integer from ${MIN_MTU} to ${MAX_MTU}`);
   }
@@ -253,7 +254,7 @@ export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
     adminSocket: checkSocket(raw.adminSocket, at("adminSocket")),
     stateDir: checkPath(raw.stateDir, at("stateDir"), "state directory"),
     logLevel,
-    mtu: checkMtu(raw.mtu, at("mtu")),
+    mtu: checkMtu(raw.mtu, at("mtu"), sources.mtu === "env" || sources.mtu === "flag"),
   };
   if (config.adminSocket === config.socket) {
     throw new ConfigError(`${at("adminSocket")}: "${config.adminSocket}" is also the plugin socket`);

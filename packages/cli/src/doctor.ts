@@ -8,6 +8,7 @@ import { stat } from "node:fs/promises";
 import { connect } from "node:net";
 import type { DaemonStatus } from "./admin.js";
 import { adminJson, adminRequest, DaemonUnreachableError } from "./admin-client.js";
+import { firewallNamesFor } from "./compose.js";
 import type { GcReport } from "./gc.js";
 import { iptablesChain, nftTableList, ourJumps, readSysctl, runTool } from "./host.js";
 import type { NetworkView } from "./state-view.js";
@@ -82,7 +83,10 @@ async function checkKernel(): Promise<Check[]> {
   return checks;
 }
 
-async function checkFirewall(networks: readonly NetworkView[] | undefined): Promise<Check[]> {
+async function checkFirewall(
+  networks: readonly NetworkView[] | undefined,
+  pluginName: string | undefined,
+): Promise<Check[]> {
   const checks: Check[] = [];
   const forward = await iptablesChain("FORWARD");
   const policy = forward?.find((rule) => rule.startsWith("-P FORWARD "))?.split(" ")[2];
@@ -101,7 +105,7 @@ async function checkFirewall(networks: readonly NetworkView[] | undefined): Prom
         : info("docker: DOCKER-USER", "absent (no dockerd firewall): nothing to hook into"),
     );
   } else {
-    const jumps = ourJumps(dockerUser);
+    const jumps = ourJumps(dockerUser, firewallNamesFor(pluginName));
     if (hasNetworks && jumps.length === 0) {
       checks.push(
         problem(
@@ -222,7 +226,7 @@ export async function runDoctor(targets: DoctorTargets): Promise<Check[]> {
   }
   const running = status !== undefined;
   checks.push(...(await checkKernel()));
-  checks.push(...(await checkFirewall(networks)));
+  checks.push(...(await checkFirewall(networks, status?.pluginName)));
   checks.push(await checkSocket("socket: plugin", status?.socket ?? targets.socket, 0o660, running));
   if (running) checks.push(await checkSocket("socket: admin", targets.adminSocket, 0o600, running));
   const stateDir = status?.stateDir ?? targets.stateDir;

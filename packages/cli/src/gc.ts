@@ -1,5 +1,6 @@
 /** `tsnet gc`: find (and with `apply`, remove) tsnet links, tables and jumps that no stored network owns. */
-import { type Orphan, removeOrphan, scanOrphans } from "./host.js";
+import { firewallNamesFor, linkGroupFor } from "./compose.js";
+import { type Orphan, type OrphanOptions, removeOrphan, scanOrphans } from "./host.js";
 import type { NetworkView } from "./state-view.js";
 
 /** What one gc run found and did. */
@@ -16,6 +17,8 @@ export interface GcReport {
 export interface GcOptions {
   apply: boolean;
   mode: "daemon" | "offline";
+  /** The plugin whose leftovers to collect (its firewall names and link group); default "tsnet". */
+  pluginName?: string | undefined;
   /**
    * With `apply` and a running daemon: an orphan must still be one this long after it was first seen. A link exists
    * before its record is committed (records are written last), so a call in flight can look like an orphan for up
@@ -31,12 +34,16 @@ const keyOf = (orphan: Orphan): string => `${orphan.kind}\u0000${orphan.name}`;
  * Never throws for a failed removal: it is listed in `failed`.
  */
 export async function collectGarbage(networks: () => NetworkView[], options: GcOptions): Promise<GcReport> {
-  const daemonRunning = options.mode === "daemon";
-  let orphans = await scanOrphans(networks(), { daemonRunning });
+  const scan: OrphanOptions = {
+    daemonRunning: options.mode === "daemon",
+    scope: { firewallNames: firewallNamesFor(options.pluginName), linkGroup: linkGroupFor(options.pluginName) },
+  };
+  const daemonRunning = scan.daemonRunning;
+  let orphans = await scanOrphans(networks(), scan);
   const settleMs = options.settleMs ?? (daemonRunning ? 11_000 : 0);
   if (options.apply && orphans.length > 0 && settleMs > 0) {
     await new Promise((resolve) => setTimeout(resolve, settleMs));
-    const again = new Set((await scanOrphans(networks(), { daemonRunning })).map(keyOf));
+    const again = new Set((await scanOrphans(networks(), scan)).map(keyOf));
     orphans = orphans.filter((orphan) => again.has(keyOf(orphan)));
   }
   const report: GcReport = { mode: options.mode, applied: options.apply, orphans, removed: [], failed: [] };

@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { LINK_PREFIXES, STAGING_VETH_PREFIX } from "@tsnet/bridge";
-import { DEFAULT_FIREWALL_NAMES, tsnetTables } from "@tsnet/kernel";
+import { DEFAULT_FIREWALL_NAMES, type FirewallNames, tsnetTables } from "@tsnet/kernel";
 import type { NetworkView } from "./state-view.js";
 
 /** The outcome of one tool run. */
@@ -31,9 +31,10 @@ export function runTool(file: string, args: readonly string[], timeoutMs = 10_00
   });
 }
 
-/** One host link: its name and, for a veth whose peer is in the same namespace, the peer's name. */
+/** One host link: its name, its link group (0 = default) and, for a veth whose peer is in the same namespace, the peer's name. */
 export interface HostLink {
   name: string;
+  group: number;
   peer?: string;
 }
 
@@ -44,9 +45,11 @@ export function parseIpLinks(text: string): HostLink[] {
     const match = /^\d+:\s+([^:@\s]+)(?:@([^:\s]+))?:/.exec(line);
     if (match?.[1] === undefined) continue;
     const peer = match[2];
-    links.push(
-      peer !== undefined && !/^if\d+$/.test(peer) && peer !== "NONE" ? { name: match[1], peer } : { name: match[1] },
-    );
+    const groupText = /\bgroup ([^\s\\]+)/.exec(line)?.[1] ?? "default";
+    const group = groupText === "default" ? 0 : /^\d+$/.test(groupText) ? Number(groupText) : -1;
+    const link: HostLink = { name: match[1], group };
+    if (peer !== undefined && !/^if\d+$/.test(peer) && peer !== "NONE") link.peer = peer;
+    links.push(link);
   }
   return links;
 }
@@ -76,10 +79,10 @@ export async function iptablesChain(chain: string, table = "filter"): Promise<st
 }
 
 /** Our jump rules in DOCKER-USER (tagged `--comment tsnet`), as `-A ...` lines. */
-export function ourJumps(rules: readonly string[]): string[] {
-  const { comment, chain } = DEFAULT_FIREWALL_NAMES;
+export function ourJumps(rules: readonly string[], names: FirewallNames = DEFAULT_FIREWALL_NAMES): string[] {
+  const { comment, chain } = names;
   return rules.filter(
-    (rule) => rule.startsWith("-A ") && rule.includes(`--comment ${comment}`) && rule.includes(`-j ${chain}`),
+    (rule) => rule.startsWith("-A ") && rule.includes(`--comment ${comment} `) && rule.endsWith(`-j ${chain}`),
   );
 }
 
@@ -101,6 +104,12 @@ export interface Orphan {
 export interface OrphanOptions {
   /** A daemon runs: its veth pool's ready pairs (`tsvq-…` and their `tsvp-…` peers) are in use, not orphans. */
   daemonRunning: boolean;
+  /**
+   * Whose leftovers to look for: the plugin's firewall names and link group (`firewallNamesFor` / `linkGroupFor` of
+   * compose.ts). Links in another group and tables or jumps with other names belong to other daemons on this host.
+   * Default: the plugin named "tsnet" (default names, group 0).
+   */
+  scope?: { firewallNames: FirewallNames; linkGroup: number | undefined };
 }
 
 /**
@@ -126,7 +135,10 @@ export function findOrphans(
     }
   }
   const orphans: Orphan[] = [];
+  const names = options.scope?.firewallNames ?? DEFAULT_FIREWALL_NAMES;
+  const group = options.scope?.linkGroup ?? 0;
   for (const link of host.links) {
+    if (link.group !== group) continue;
     if (!LINK_PREFIXES.some((prefix) => link.name.startsWith(prefix)) || owned.has(link.name)) continue;
     if (link.peer !== undefined && owned.has(link.peer)) continue;
     if (options.daemonRunning) {
@@ -136,11 +148,11 @@ export function findOrphans(
     orphans.push({ kind: "link", name: link.name, why: "tsnet link that no stored network or endpoint names" });
   }
   if (networks.length === 0) {
-    const ours = new Set(tsnetTables());
+    const ours = new Set(tsnetTables(names));
     for (const table of host.tables ?? []) {
       if (ours.has(table)) orphans.push({ kind: "table", name: table, why: "tsnet table while no network is stored" });
     }
-    for (const rule of ourJumps(host.dockerUser ?? [])) {
+    for (const rule of ourJumps(host.dockerUser ?? [], names)) {
       orphans.push({ kind: "jump", name: rule, why: "tsnet jump in DOCKER-USER while no network is stored" });
     }
   }
