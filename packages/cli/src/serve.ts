@@ -1,7 +1,7 @@
 /** `tsnet serve`: compose the drivers, serve them on the plugin socket and the admin socket, stop cleanly. */
 import { basename, extname } from "node:path";
 import { isTsnetError, type Logger } from "@tsnet/protocol";
-import { createPluginApp, type ListeningServer, listen } from "@tsnet/server";
+import { clearStaleSocket, createPluginApp, type ListeningServer, listen } from "@tsnet/server";
 import type { Store } from "@tsnet/store";
 import { type AdminServer, listenAdmin } from "./admin.js";
 import { type ComposeOptions, composeDrivers } from "./compose.js";
@@ -67,6 +67,8 @@ export async function serve(options: ServeOptions): Promise<Daemon> {
     ...(options.defaultAddressPools !== undefined ? { defaultPools: options.defaultAddressPools } : {}),
     ...(options.mtu !== undefined ? { defaultMtu: options.mtu } : {}),
   };
+  // Before the state and the kernel: a daemon already serving this socket must not see its links reconciled away.
+  await clearStaleSocket(options.socketPath, logger);
   const drivers = await composeDrivers(composeOptions);
   const metrics = new RequestMetrics();
   let server: ListeningServer | undefined;

@@ -7,4 +7,4 @@ export {
   type PluginReply,
 } from "./dispatch.js";
 export { asTsnetError, errorBody, STATUS } from "./errors.js";
-export { type ListeningServer, type ListenOptions, listen } from "./listen.js";
+export { clearStaleSocket, type ListeningServer, type ListenOptions, listen } from "./listen.js";

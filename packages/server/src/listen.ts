@@ -140,7 +140,14 @@ function isServed(socketPath: string): Promise<boolean> {
   });
 }
 
-async function clearStaleSocket(socketPath: string, logger: Logger): Promise<void> {
+/**
+ * Makes `socketPath` free to listen on: nothing there, or a stale socket file (no process accepts on it), which is
+ * removed. A daemon calls it before it opens its state or touches the kernel, so a second daemon started on a live
+ * socket is refused before it can disturb the first one.
+ *
+ * @throws CONFLICT when another process serves the socket or the path is not a socket
+ */
+export async function clearStaleSocket(socketPath: string, logger: Logger = silentLogger): Promise<void> {
   const stat = await lstat(socketPath).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT") return undefined;
     throw new TsnetError("UNAVAILABLE", `checking "${socketPath}": ${error.code ?? error.message}`, { cause: error });
