@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main } from "./cli.js";
@@ -79,6 +82,19 @@ test("a bad environment value stops serve before it starts, exit 2, naming the v
   const result = await cli(["serve"], { TSNET_LOG_LEVEL: "chatty" });
   assert.is(result.code, EXIT_USAGE);
   assert.match(result.stderr, /^tsnet serve: TSNET_LOG_LEVEL: "chatty" is not one of/);
+});
+
+test("serve --config with a bad value exits 2 before starting, naming the file, the key path and the reason", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsnet-help-"));
+  try {
+    const path = join(dir, "config.json");
+    writeFileSync(path, JSON.stringify({ defaultAddressPools: [{ base: "10.10.0.0/16", size: 33 }] }));
+    const result = await cli(["serve", "--config", path]);
+    assert.is(result.code, EXIT_USAGE);
+    assert.is(result.stderr, `tsnet serve: ${path}: defaultAddressPools[0].size: 33 is not a prefix length 1-32\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("--version prints the package version", async () => {
