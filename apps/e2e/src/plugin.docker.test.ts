@@ -1,7 +1,7 @@
 // tsnet as a Docker managed (v2) plugin: the bundle apps/plugin builds from this machine is created, enabled, serves
 // a network that two containers ping across, and is disabled and removed leaving no link, table, jump or plugin.
 import { execFileSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -13,6 +13,7 @@ import {
   docker,
   ensureBusyboxImage,
   ensureDocker,
+  eventually,
   fixture,
   freeSubnet,
   hostLinks,
@@ -155,6 +156,55 @@ test("network create -d NAME:latest, two containers ping by name, tsnet ls throu
   assert.not.ok(hostLinks("tsbr-").includes(bridge), `${bridge} left after network rm`);
   assert.equal(firewallNaming(bridge), { tables: [], jumps: [] }, "firewall rules left after network rm");
   assert.equal(firewallNaming(subnet.replace("/24", "")).tables, [], "NAT rules for the subnet left");
+});
+
+/** Host pids of the plugin's daemon: node processes whose environment carries this run's plugin name. */
+function pluginPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, "utf8");
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (environ.includes(`TSNET_PLUGIN_NAME=${TAGGED}\0`) && cmdline.includes("/app/dist/main.js"))
+        pids.push(Number(entry));
+    } catch {
+      // the process went away, or is not ours to read
+    }
+  }
+  return pids;
+}
+
+test("kill -9 of the plugin: dockerd restarts it, running containers keep talking, the state is back, new ones join", async () => {
+  const { adminDir } = installed.get();
+  const network = await createNetwork({ driver: TAGGED, ipamDriver: TAGGED, subnets: [await freeSubnet()] });
+  const a = await runContainer({ network: network.name });
+  const b = await runContainer({ network: network.name });
+  const [pid, ...others] = pluginPids();
+  assert.ok(pid !== undefined && others.length === 0, `plugin pids: ${[pid, ...others].join(", ")}`);
+  process.kill(pid, "SIGKILL");
+  assert.ok(
+    await eventually(() => {
+      const now = pluginPids();
+      return now.length === 1 && now[0] !== pid;
+    }, 30_000),
+    "dockerd did not restart the plugin",
+  );
+  assert.ok(await canPing(a.name, b.name), "a lost b while the plugin restarted");
+  const c = await runContainer({ network: network.name });
+  assert.ok(await canPing(c.name, a.name), "a container started after the restart cannot reach a");
+  const listing = JSON.parse(
+    execFileSync(process.execPath, [CLI_MAIN, "ls", "--json", "--admin-socket", join(adminDir, "admin.sock")], {
+      encoding: "utf8",
+    }),
+  ) as { networks: Array<{ id: string; endpoints: unknown[] }> };
+  assert.equal(
+    listing.networks.map((n) => [n.id, n.endpoints.length]),
+    [[network.id, 3]],
+  );
+  await docker(["rm", "-f", a.name, b.name, c.name]);
+  await docker(["network", "rm", network.name]);
+  assert.not.ok(hostLinks("tsbr-").includes(`tsbr-${network.id.slice(0, 10)}`), "bridge left after network rm");
 });
 
 test("disable + remove: the plugin, its socket and its sockets' links are gone", async () => {
