@@ -147,7 +147,13 @@ async function answer(
   started: number,
   request: IncomingMessage,
 ): Promise<{ status: number; body: string; type: string }> {
-  const url = new URL(request.url ?? "/", "http://admin");
+  // concatenated, not resolved: a request target of "//x" must stay a path, not become a host
+  let url: URL;
+  try {
+    url = new URL(`http://admin${request.url?.startsWith("/") ? request.url : "/"}`);
+  } catch {
+    throw new HttpError(400, "malformed request target");
+  }
   const route = ADMIN_ROUTES.find((candidate) => candidate.path === url.pathname);
   if (route === undefined) throw new HttpError(404, `no such admin path "${url.pathname}"`);
   if (request.method !== route.method) throw new HttpError(405, `${url.pathname} takes ${route.method}`);
