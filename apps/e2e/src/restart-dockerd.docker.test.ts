@@ -25,6 +25,7 @@ import {
   allocatedAddresses,
   endpointIdOf,
   hostVethOf,
+  lastDockerReconcile,
   type PrivateDockerd,
   startPrivateDockerd,
   waitForOutput,
@@ -81,6 +82,51 @@ test("containers come back with their addresses and reach each other; nothing al
   assert.ok(
     newEndpoints.every((id) => !oldEndpoints.includes(id)),
     "new EndpointIDs after the restart",
+  );
+  assert.ok(
+    await eventually(() => oldEndpoints.every((id) => !hostLinks("tsve-").includes(hostVethOf(id)))),
+    "the old endpoints' veths are gone",
+  );
+});
+
+/** How many `reconciled with docker` lines the daemon has logged. */
+const reconciles = (daemon: RunningDaemon) =>
+  daemon
+    .output()
+    .split("\n")
+    .filter((line) => line.includes('"reconciled with docker"')).length;
+
+test("after a dockerd crash (kill -9, no teardown calls) the endpoints Docker dropped are released when it activates the plugin again", async () => {
+  const daemon = running.get();
+  const engine = dockerd as PrivateDockerd;
+  const subnet = await freeSubnet();
+  const network = await createNetwork({ driver: daemon.name, ipamDriver: daemon.name, subnets: [subnet] });
+  const a = await runContainer({ network: network.name, flags: ["--restart", "always"] });
+  const b = await runContainer({ network: network.name, flags: ["--restart", "always"] });
+  const oldEndpoints = [await endpointIdOf(a.name, network.name), await endpointIdOf(b.name, network.name)];
+  const seen = reconciles(daemon);
+
+  await engine.kill9();
+  await engine.start();
+  assert.ok(
+    await eventually(async () => (await isRunning(a.name)) && (await isRunning(b.name)), 60_000),
+    "both restarted",
+  );
+  // The activation of the restarted dockerd triggers a reconciliation (grace 1 s here).
+  assert.ok(await eventually(() => reconciles(daemon) > seen, 30_000), "reconciled again after the activation");
+  await eventually(async () => {
+    const held = await allocatedAddresses(daemon.socketPath, subnet);
+    return held.length === 3;
+  }, 20_000);
+
+  process.stderr.write(`[dockerd crash] last reconcile: ${JSON.stringify(lastDockerReconcile(daemon.output()))}\n`);
+  const after = [await containerAddress(a.name, network.name), await containerAddress(b.name, network.name)];
+  assert.is(new Set(after).size, 2, "no address twice");
+  assert.ok(await canPing(a.name, b.name), "a reaches b by name");
+  assert.equal(
+    await allocatedAddresses(daemon.socketPath, subnet),
+    [subnet.replace(/0\/24$/, "1"), ...after].sort((x, y) => Number(x.split(".")[3]) - Number(y.split(".")[3])),
+    "the IPAM holds the gateway and the two containers' addresses, nothing leaked",
   );
   assert.ok(
     await eventually(() => oldEndpoints.every((id) => !hostLinks("tsve-").includes(hostVethOf(id)))),

@@ -3,7 +3,7 @@
 // machine's shared one.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { callPlugin, docker, RUN_PREFIX, tryDocker } from "./harness.js";
@@ -94,12 +94,50 @@ export function lastDockerReconcile(output: string): Record<string, unknown> | u
   return last === undefined ? undefined : (JSON.parse(last) as Record<string, unknown>);
 }
 
+/**
+ * Kills the containerd shims (and the container processes under them) left by a private dockerd that could not
+ * stop its containers; found by their `-namespace NAME` argument, which only this dockerd's containerd used.
+ */
+function killLeftoverShims(namespace: string): void {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue;
+    }
+    if (!argv[0]?.endsWith("containerd-shim-runc-v2") || argv[argv.indexOf("-namespace") + 1] !== namespace) continue;
+    const shim = Number(entry);
+    const children = (() => {
+      try {
+        return readFileSync(`/proc/${shim}/task/${shim}/children`, "utf8")
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean)
+          .map(Number);
+      } catch {
+        return [];
+      }
+    })();
+    for (const pid of [...children, shim]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
 /** A dockerd of the test's own: own data root, exec root, pid file and API socket; no bridge, no iptables. */
 export interface PrivateDockerd {
   /** `unix:///run/<prefix>-docker.sock`: set as DOCKER_HOST for the docker CLI and the tsnet daemon. */
   host: string;
   /** SIGTERM and wait for exit (containers are stopped, as on a host shutdown). */
   stop(): Promise<void>;
+  /** SIGKILL: a dockerd crash, no teardown calls to plugins (protocol.md §5.2). */
+  kill9(): Promise<void>;
   /** Starts it again on the same directories and waits until it answers. */
   start(): Promise<void>;
   /** Stops it and removes its directories. */
@@ -177,10 +215,32 @@ export async function startPrivateDockerd(): Promise<PrivateDockerd> {
     await exited;
     clearTimeout(timer);
   };
+  const kill9 = async () => {
+    const running = child;
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()));
+    running.kill("SIGKILL");
+    await exited;
+    // Its containerd (dockerd's child, which it would have stopped) dies with it, as in a host crash; the shims
+    // keep the containers running, and the next dockerd starts a fresh containerd that reconnects to them.
+    const pidFile = join(execRoot, "containerd", "containerd.pid");
+    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").trim()) : Number.NaN;
+    if (Number.isInteger(pid) && pid > 0) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      await sleep(500);
+    }
+    // Without the pid file the next dockerd starts a containerd of its own instead of dialling a dead one's pid.
+    rmSync(pidFile, { force: true });
+  };
   await start();
   return {
     host,
     stop,
+    kill9,
     start,
     async remove() {
       if (child !== undefined && child.exitCode === null && child.signalCode === null) {
@@ -190,6 +250,7 @@ export async function startPrivateDockerd(): Promise<PrivateDockerd> {
         }).catch(() => {});
       }
       await stop();
+      killLeftoverShims(name);
       // The data root may hold overlay mounts of containers that never stopped: unmount before removing.
       await new Promise<void>((resolve) =>
         spawn(
