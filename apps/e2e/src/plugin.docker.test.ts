@@ -16,6 +16,7 @@ import {
   eventually,
   fixture,
   freeSubnet,
+  hostFetch,
   hostLinks,
   nftTables,
   ROOT,
@@ -158,6 +159,26 @@ test("network create -d NAME:latest, two containers ping by name, tsnet ls throu
   assert.equal(firewallNaming(subnet.replace("/24", "")).tables, [], "NAT rules for the subnet left");
 });
 
+test("a port published on 127.0.0.1 answers from the host: the plugin can write its per-bridge sysctls", async () => {
+  const network = await createNetwork({ driver: TAGGED, ipamDriver: TAGGED, subnets: [await freeSubnet()] });
+  const port = 20_000 + Math.floor(Math.random() * 10_000);
+  const web = await runContainer({
+    network: network.name,
+    publish: [`127.0.0.1:${port}:80`],
+    command: ["httpd", "-f", "-p", "80", "-h", "/etc"],
+  });
+  const answered = await eventually(async () => {
+    try {
+      return (await hostFetch(`http://127.0.0.1:${port}/passwd`, 2_000)).status === 200;
+    } catch {
+      return false;
+    }
+  }, 15_000);
+  assert.ok(answered, `127.0.0.1:${port} did not answer`);
+  await docker(["rm", "-f", web.name]);
+  await docker(["network", "rm", network.name]);
+});
+
 /** Host pids of the plugin's daemon: node processes whose environment carries this run's plugin name. */
 function pluginPids(): number[] {
   const pids: number[] = [];
@@ -166,7 +187,10 @@ function pluginPids(): number[] {
     try {
       const environ = readFileSync(`/proc/${entry}/environ`, "utf8");
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (environ.includes(`TSNET_PLUGIN_NAME=${TAGGED}\0`) && cmdline.includes("/app/dist/main.js"))
+      if (
+        environ.includes(`TSNET_PLUGIN_NAME=${TAGGED}\0`) &&
+        /\/app\/(plugin-entry\.mjs|dist\/main\.js)/.test(cmdline)
+      )
         pids.push(Number(entry));
     } catch {
       // the process went away, or is not ours to read

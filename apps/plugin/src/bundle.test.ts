@@ -1,10 +1,18 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { deployDaemon, PLUGIN_SOCKET, parseLdd, pluginConfig, REPO_ROOT } from "./bundle.js";
+import {
+  deployDaemon,
+  PLUGIN_ENTRY,
+  PLUGIN_ENTRY_SOURCE,
+  PLUGIN_SOCKET,
+  parseLdd,
+  pluginConfig,
+  REPO_ROOT,
+} from "./bundle.js";
 
 const test = suite("plugin bundle");
 
@@ -26,6 +34,18 @@ test("config.json declares both interfaces on tsnet.sock, host network, the capa
   assert.is(state?.destination, config.entrypoint[stateFlag + 1]);
   assert.equal(state?.settable, ["source"]);
   assert.ok(config.env.some((variable) => variable.name === "TSNET_PLUGIN_NAME"));
+});
+
+test("the plugin entry is valid JavaScript and the entrypoint runs it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsnet-entry-"));
+  try {
+    const file = join(dir, "plugin-entry.mjs");
+    writeFileSync(file, PLUGIN_ENTRY_SOURCE);
+    execFileSync(process.execPath, ["--check", file]);
+    assert.is(pluginConfig().entrypoint[1], PLUGIN_ENTRY);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("parseLdd keeps resolved libraries and the loader, drops the vdso and unresolved lines", () => {

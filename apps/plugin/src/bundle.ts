@@ -30,6 +30,38 @@ export const PLUGIN_STATE_DIR = "/var/lib/tsnet";
 /** The admin socket's directory inside the plugin; a bind mount of the host's /run/tsnet (settable). */
 export const PLUGIN_ADMIN_DIR = "/run/tsnet";
 
+/** The plugin's entry point: makes /proc/sys writable, then runs the CLI (`/app/dist/main.js`). */
+export const PLUGIN_ENTRY = "/app/plugin-entry.mjs";
+
+/**
+ * Docker runs a managed plugin with /proc/sys read-only (the default OCI spec's readonlyPaths; measured:
+ * `/proc/sys ro` in the plugin's mountinfo), and runc refuses a mount under /proc. The firewall writes
+ * per-bridge sysctls (route_localnet, so a port published on 127.0.0.1 reaches the container): without this,
+ * `curl 127.0.0.1:PORT` got no answer from inside the plugin. With CAP_SYS_ADMIN the plugin may remount its own
+ * /proc/sys read-write (keeping nosuid, nodev, noexec); libc's mount(2) through koffi, which the daemon ships anyway.
+ * A failure is logged and the daemon starts regardless (the firewall then logs each sysctl it cannot write).
+ */
+export const PLUGIN_ENTRY_SOURCE = `// tsnet managed-plugin entry (written by @tsnet/plugin's buildBundle)
+import koffi from "koffi";
+
+const MS_NOSUID = 2;
+const MS_NODEV = 4;
+const MS_NOEXEC = 8;
+const MS_REMOUNT = 32;
+const MS_BIND = 4096;
+let result;
+try {
+  const libc = koffi.load("libc.so.6");
+  const mount = libc.func("int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)");
+  result = mount(null, "/proc/sys", null, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC, null) === 0 ? "rw" : "failed";
+} catch (error) {
+  result = String(error);
+}
+process.stderr.write(JSON.stringify({ level: result === "rw" ? 30 : 40, time: Date.now(), pid: process.pid, procSys: result, msg: "plugin entry" }) + "\\n");
+process.argv.splice(1, 1, "/app/dist/main.js");
+await import("/app/dist/main.js");
+`;
+
 /** Docker's PluginConfig, the fields we set (moby api/types/plugin.go). */
 export interface PluginConfig {
   description: string;
@@ -64,7 +96,7 @@ export function pluginConfig(): PluginConfig {
     documentation: "https://github.com/tsnet/tsnet/tree/main/apps/plugin",
     entrypoint: [
       "/usr/bin/node",
-      "/app/dist/main.js",
+      PLUGIN_ENTRY,
       "serve",
       "--socket",
       PLUGIN_SOCKET,
@@ -299,6 +331,7 @@ export function buildBundle(dir: string): BundleSummary {
   }
   chmodSync(join(rootfs, "tmp"), 0o1777);
   const packages = deployDaemon(join(rootfs, "app"), cliDir);
+  writeFileSync(join(rootfs, PLUGIN_ENTRY), PLUGIN_ENTRY_SOURCE);
   const binaries: string[] = [];
   copyWithLibraries(rootfs, process.execPath, "/usr/bin/node");
   binaries.push("/usr/bin/node");
