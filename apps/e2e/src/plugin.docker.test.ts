@@ -1,6 +1,6 @@
 // tsnet as a Docker managed (v2) plugin: the bundle apps/plugin builds from this machine is created, enabled, serves
 // a network that two containers ping across, and is disabled and removed leaving no link, table, jump or plugin.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { suite } from "uvu";
@@ -146,6 +146,18 @@ test("network create -d NAME:latest, two containers ping by name, tsnet ls throu
   );
   // the state lives on the mount, outside the plugin's rootfs
   assert.ok(existsSync(join(stateDir, "data.mdb")), "no store in the state mount");
+  // doctor on the host finds the plugin's socket under /run/docker/plugins/<id>/ and its lock on the mount
+  // exit 1 when anything on this host is a problem (not necessarily the plugin's): read the report either way
+  const run = spawnSync(
+    process.execPath,
+    [CLI_MAIN, "doctor", "--json", "--admin-socket", join(adminDir, "admin.sock"), "--state-dir", stateDir],
+    { encoding: "utf8", timeout: 60_000 },
+  );
+  const doctor = JSON.parse(run.stdout) as Array<{ name: string; status: string; detail: string }>;
+  for (const name of ["daemon", "socket: plugin", "socket: admin", "state dir lock", "leftovers"]) {
+    const check = doctor.find((candidate) => candidate.name === name);
+    assert.is(check?.status, "ok", `${name}: ${check?.detail}`);
+  }
   const bridge = `tsbr-${network.id.slice(0, 10)}`;
   assert.ok(hostLinks("tsbr-").includes(bridge), `${bridge} not on the host`);
   pluginGroup = linkGroup(bridge);

@@ -6,9 +6,11 @@
 import { randomBytes } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { connect } from "node:net";
+import { basename, dirname, join } from "node:path";
 import type { DaemonStatus } from "./admin.js";
 import { adminJson, adminRequest, DaemonUnreachableError } from "./admin-client.js";
 import { firewallNamesFor } from "./compose.js";
+import { DOCKER_SOCKET, dockerPluginId } from "./docker-api.js";
 import type { GcReport } from "./gc.js";
 import { iptablesChain, nftTableList, ourJumps, readSysctl, runTool } from "./host.js";
 import type { NetworkView } from "./state-view.js";
@@ -184,6 +186,19 @@ async function checkSocket(name: string, path: string, mode: number, running: bo
   return ok(name, `${path} mode ${mode.toString(8)}`);
 }
 
+/**
+ * Where the host sees the plugin socket. A managed plugin reports its in-container path
+ * (`/run/docker/plugins/tsnet.sock`); Docker serves it as `/run/docker/plugins/<plugin id>/tsnet.sock`.
+ */
+async function hostSocketPath(status: DaemonStatus | undefined, fallback: string): Promise<string> {
+  if (status === undefined) return fallback;
+  if ((await stat(status.socket).catch(() => undefined)) !== undefined || !status.pluginName.includes(":")) {
+    return status.socket;
+  }
+  const id = await dockerPluginId(DOCKER_SOCKET, status.pluginName).catch(() => undefined);
+  return id === undefined ? status.socket : join(dirname(status.socket), id, basename(status.socket));
+}
+
 /** Asks the lock's abstract socket who holds the state dir: its pid, or undefined when nobody does. */
 async function lockHolder(stateDir: string): Promise<string | undefined> {
   const info = await stat(stateDir).catch(() => undefined);
@@ -227,10 +242,15 @@ export async function runDoctor(targets: DoctorTargets): Promise<Check[]> {
   const running = status !== undefined;
   checks.push(...(await checkKernel()));
   checks.push(...(await checkFirewall(networks, status?.pluginName)));
-  checks.push(await checkSocket("socket: plugin", status?.socket ?? targets.socket, 0o660, running));
+  checks.push(await checkSocket("socket: plugin", await hostSocketPath(status, targets.socket), 0o660, running));
   if (running) checks.push(await checkSocket("socket: admin", targets.adminSocket, 0o600, running));
-  const stateDir = status?.stateDir ?? targets.stateDir;
-  const holder = await lockHolder(stateDir);
+  // a managed plugin reports its in-container state dir; on the host it is the mount's source (--state-dir)
+  let stateDir = status?.stateDir ?? targets.stateDir;
+  let holder = await lockHolder(stateDir);
+  if (holder === undefined && stateDir !== targets.stateDir) {
+    holder = await lockHolder(targets.stateDir);
+    if (holder !== undefined) stateDir = targets.stateDir;
+  }
   if (holder === undefined) {
     checks.push(
       running
