@@ -14,6 +14,11 @@ import * as assert from "uvu/assert";
 import { main } from "./cli.js";
 import { type Daemon, serve } from "./serve.js";
 
+// These networks exist in the daemon's store only, never in Docker: keep the Docker API reconcile from releasing
+// them as leftovers while the tests run (it would, after its grace period).
+process.env.DOCKER_HOST = "unix:///nonexistent/tsnet-admin-test.sock";
+process.env.TSNET_RECONCILE_GRACE_MS = "600000";
+
 const NETWORK_ID = `${randomBytes(32).toString("hex")}`;
 const ENDPOINT_ID = `${randomBytes(32).toString("hex")}`;
 
