@@ -1,4 +1,4 @@
-import { isTsnetError } from "@tsnet/protocol";
+import { isTsnetError, TsnetError } from "@tsnet/protocol";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { watchLinks } from "./link-events.js";
@@ -18,6 +18,15 @@ async function rejects(work: Promise<unknown>, code: string): Promise<void> {
     return;
   }
   assert.unreachable(`expected ${code}`);
+}
+
+/** Deletes go through a worker thread: poll until the link is gone (up to 2 s). */
+async function eventuallyGone(link: string): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    if ((await root.links.get(link)) === undefined) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
 }
 
 let root: NetlinkNamespace;
@@ -111,6 +120,40 @@ links("turns hairpin mode on for a new veth's bridge port; setHairpin turns it o
   await root.links.delete(name("hv"));
   await root.links.delete(name("nv"));
   await root.links.delete(name("hb"));
+});
+
+links("removes a new pair or a claimed link whose hairpin could not be set, and throws", async () => {
+  await root.links.addBridge(name("fb"), { mtu: 1500, up: true });
+  const realSetHairpin = root.links.setHairpin;
+  root.links.setHairpin = () => Promise.reject(new TsnetError("INTERNAL", "hairpin refused (test)"));
+  try {
+    await rejects(
+      root.links.addVethPair(name("fv"), name("fp"), { mtu: 1500, master: name("fb"), up: true, hairpin: true }),
+      "INTERNAL",
+    );
+  } finally {
+    root.links.setHairpin = realSetHairpin;
+  }
+  assert.is(await eventuallyGone(name("fv")), true, "the new pair is gone");
+  // The claim sends its hairpin change as a second message in the same slot: make only that one fail.
+  await root.links.addVethPair(name("fs"), name("fq"), { mtu: 1500 });
+  const staged = await root.links.get(name("fs"));
+  const rt = (root.links as unknown as { socket: { rt: { newLink: (...args: unknown[]) => Promise<unknown> } } }).socket
+    .rt;
+  const realNewLink = rt.newLink;
+  rt.newLink = () => Promise.reject(Object.assign(new Error("EOPNOTSUPP (test)"), { errno: 95 }));
+  try {
+    await root.links.claim(staged?.index ?? 0, name("fc"), { master: name("fb"), up: true, hairpin: true }).then(
+      () => assert.unreachable("the claim should fail"),
+      (error: unknown) => assert.ok(isTsnetError(error)),
+    );
+  } finally {
+    rt.newLink = realNewLink;
+  }
+  assert.is(await eventuallyGone(name("fc")), true, "the claimed link is gone");
+  assert.is(await root.links.get(name("fs")), undefined, "it was claimed (renamed) before it went");
+  assert.is(await root.links.get(name("fq")), undefined, "its peer went with it");
+  await root.links.delete(name("fb"));
 });
 
 links("treats a replayed veth pair as success and a name held by a bridge as CONFLICT", async () => {

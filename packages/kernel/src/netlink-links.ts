@@ -13,7 +13,7 @@ import {
 } from "./attributes.js";
 import { parseIpBytes } from "./ip-bytes.js";
 import type { Link, Links, MacvlanOptions, VethOptions, VxlanOptions } from "./links.js";
-import { netlinkErrno } from "./netlink-error.js";
+import { fromNetlink, netlinkErrno } from "./netlink-error.js";
 import { OffThreadDeleter, REAP_GROUP } from "./off-thread.js";
 import type { RtSocket } from "./rt-socket.js";
 
@@ -126,7 +126,13 @@ export class NetlinkLinks implements Links {
       await this.withMaster(options.master, signal, (index) =>
         this.create(what, options.up === true, build(index), signal, "veth", peer),
       );
-      if (options.hairpin === true && options.master !== undefined) await this.setHairpin(host, true, signal);
+      if (options.hairpin === true && options.master !== undefined) {
+        // A pair whose port could not be set up is not what was asked for: remove it, so nothing is left half-made.
+        await this.setHairpin(host, true, signal).catch(async (error: unknown) => {
+          await this.delete(host).catch(() => {});
+          throw error;
+        });
+      }
     } finally {
       await namespace?.close();
     }
@@ -199,7 +205,9 @@ export class NetlinkLinks implements Links {
 
   /**
    * ONE RTM_SETLINK by index: renames a (down) link to `newName`, enslaves it to `master` and brings it up.
-   * The veth pool claims a pre-made pair with it. Throws NOT_FOUND (index gone), CONFLICT (name taken).
+   * The veth pool claims a pre-made pair with it. With `hairpin` (and `master`), the port's hairpin change goes
+   * in the same slot; if only that fails, the claimed link is deleted and its error thrown (nothing half-made).
+   * Throws NOT_FOUND (index gone), CONFLICT (name taken).
    */
   async claim(
     index: number,
@@ -210,6 +218,7 @@ export class NetlinkLinks implements Links {
     checkName(newName, "link name");
     const up = options.up === true;
     const hairpin = options.hairpin === true && options.master !== undefined;
+    let portFailure: { error: unknown } | undefined;
     await this.withMaster(options.master, signal, (masterIndex) =>
       this.socket.request(`claim link #${index} as "${newName}"`, signal, false, async () => {
         const data: rt.Link = up ? { index, flags: { up: true }, change: { up: true } } : { index };
@@ -222,9 +231,13 @@ export class NetlinkLinks implements Links {
         const port = this.socket.rt.newLink({ index }, { linkinfo: bridgePortLinkInfo({ hairpin: true }) });
         const [first, second] = await Promise.allSettled([claimed, port]);
         if (first.status === "rejected") throw first.reason;
-        if (second.status === "rejected") throw second.reason;
+        if (second.status === "rejected") portFailure = { error: second.reason };
       }),
     );
+    if (portFailure !== undefined) {
+      await this.delete(newName).catch(() => {});
+      throw fromNetlink(portFailure.error, `set hairpin of claimed link "${newName}"`);
+    }
   }
 
   /**
