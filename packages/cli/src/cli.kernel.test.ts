@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,9 +20,10 @@ interface Run {
 }
 
 /** Runs the CLI from source, as `tsnet ARGS`. */
-function run(args: string[]): Run {
+function run(args: string[], env: Record<string, string> = {}): Run {
   const child = spawn(process.execPath, ["--conditions=@tsnet/source", "--import", "tsx", MAIN, ...args], {
     cwd: PACKAGE_DIR,
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -190,6 +191,33 @@ cli("usage errors exit 2 with a message naming the flag", async () => {
     const exit = await cli.exited;
     assert.is(exit.code, 2, args.join(" "));
     assert.ok(cli.stderr().includes(message), `${args.join(" ")}: ${cli.stderr()}`);
+  }
+});
+
+cli("config file, environment and flags: each setting from the highest source that has it", async () => {
+  const config = join(dir, "config.json");
+  await writeFile(
+    config,
+    JSON.stringify({
+      socket: join(dir, "file.sock"),
+      stateDir: join(dir, "file-state"),
+      adminSocket: join(dir, "file-admin.sock"),
+    }),
+  );
+  const daemon = run(["serve", "--config", config, "--state-dir", join(dir, "flag-state")], {
+    TSNET_ADMIN_SOCKET: join(dir, "env-admin.sock"),
+    TSNET_STATE_DIR: join(dir, "env-state"),
+  });
+  try {
+    await waitFor(() => daemon.stderr().includes('"msg":"serving"') || daemon.child.exitCode !== null, "serving");
+    assert.is((await callPlugin(join(dir, "file.sock"), "/Plugin.Activate")).status, 200, daemon.stderr());
+    assert.is((await stat(join(dir, "env-admin.sock"))).mode & 0o777, 0o600);
+    assert.ok(existsSync(join(dir, "flag-state", "tsnet.pid")), "the flag's state dir is not the one in use");
+    assert.not.ok(existsSync(join(dir, "env-state")));
+    assert.not.ok(existsSync(join(dir, "file-admin.sock")));
+    assert.match(daemon.stderr(), new RegExp(`"configFile":"${config.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}"`));
+  } finally {
+    await stopDaemon(daemon);
   }
 });
 
