@@ -7,7 +7,15 @@ import { randomInt } from "node:crypto";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { cleanup, type RunningDaemon, startDaemon } from "./harness.js";
-import { closeIpamConnections, errorText, ipamCall, ipv4ToNumber, numberToIpv4, poolRequest } from "./ipam-helpers.js";
+import {
+  closeIpamConnections,
+  errorText,
+  ipamCall,
+  ipv4ToNumber,
+  numberToIpv4,
+  poolRequest,
+  SOCKET_ONLY,
+} from "./ipam-helpers.js";
 
 const CLIENTS = 32;
 /** 4094 usable addresses: enough that the run never exhausts it before the kill, small enough to fill afterwards. */
@@ -58,13 +66,23 @@ for (const [low, high] of [
   [2_000, 3_500],
 ] as const) {
   crash(`every acknowledged address survives kill -9 after ${low}-${high} acks, none is handed out twice`, async () => {
-    await withBudget(crashAndCheck(await startDaemon(), randomInt(low, high)), "the crash test");
+    await withBudget(crashAndCheck(await startDaemon(SOCKET_ONLY), randomInt(low, high)), "the crash test");
   });
 }
 
 crash("with releases mixed in: an acknowledged release stays released, an unreleased ack stays held", async () => {
-  await withBudget(crashWithReleases(await startDaemon(), randomInt(300, 2_500)), "the crash test with releases");
+  await withBudget(
+    crashWithReleases(await startDaemon(SOCKET_ONLY), randomInt(300, 2_500)),
+    "the crash test with releases",
+  );
 });
+
+crash(
+  "pools: an acknowledged RequestPool stays held under its PoolID, an acknowledged ReleasePool stays released",
+  async () => {
+    await withBudget(crashPools(await startDaemon(SOCKET_ONLY), randomInt(100, 800)), "the pool crash test");
+  },
+);
 
 async function crashAndCheck(daemon: RunningDaemon, killAfter: number): Promise<void> {
   const socket = daemon.socketPath;
@@ -124,7 +142,7 @@ async function crashAndCheck(daemon: RunningDaemon, killAfter: number): Promise<
   }
 
   // 3. Restart under the same name on the same state dir.
-  const second = await startDaemon({ socketName: daemon.name, stateDir: daemon.stateDir });
+  const second = await startDaemon({ ...SOCKET_ONLY, socketName: daemon.name, stateDir: daemon.stateDir });
 
   // The pools are still held under the same PoolIDs: asking for them again is a conflict that names them.
   for (const [pool, poolId, isV6] of [
@@ -289,7 +307,7 @@ async function crashWithReleases(daemon: RunningDaemon, killAfter: number): Prom
   assert.equal(unexpected, [], "every request before the kill succeeded, and no held address was handed out");
   assert.ok(killing !== undefined, "the daemon was killed");
 
-  const second = await startDaemon({ socketName: daemon.name, stateDir: daemon.stateDir });
+  const second = await startDaemon({ ...SOCKET_ONLY, socketName: daemon.name, stateDir: daemon.stateDir });
   const probes = await parallel(
     [...last].filter(([address]) => !uncertain.has(address)),
     CLIENTS,
@@ -339,6 +357,114 @@ async function crashWithReleases(daemon: RunningDaemon, killAfter: number): Prom
   process.stdout.write(
     `  [crash+release] killed after ${acks} acks (${released} releases), ${unansweredAllocations} allocations and ` +
       `${uncertain.size} releases in flight; ${heldAgain} released addresses held again\n`,
+  );
+}
+
+/**
+ * Default pools of the global space (10.0.0.0/8 in /24s): each client requests one, and releases every other one
+ * it got. After the kill and restart, a pool whose last acknowledged call was RequestPool is still held under the
+ * same PoolID (asking for its CIDR is a conflict naming it); one whose last acknowledged call was ReleasePool is
+ * free, unless a request in flight at the kill took it again.
+ */
+async function crashPools(daemon: RunningDaemon, killAfter: number): Promise<void> {
+  const socket = daemon.socketPath;
+  const last = new Map<string, { poolId: string; state: "held" | "released" }>();
+  const releasing = new Map<string, symbol>();
+  const uncertain = new Set<string>();
+  let acks = 0;
+  let unansweredRequests = 0;
+  let killing: Promise<void> | undefined;
+  const unexpected: string[] = [];
+  const ack = () => {
+    acks++;
+    if (acks >= killAfter && killing === undefined) {
+      killing = new Promise((resolve) => setTimeout(resolve, randomInt(0, 15))).then(() => daemon.kill9());
+    }
+  };
+  const client = async () => {
+    for (let n = 0; ; n++) {
+      let reply: Awaited<ReturnType<typeof ipamCall>>;
+      try {
+        reply = await ipamCall(socket, "RequestPool", poolRequest({ AddressSpace: "GlobalDefault" }));
+      } catch {
+        unansweredRequests++;
+        return;
+      }
+      if (reply.status !== 200) {
+        unexpected.push(`RequestPool: ${reply.status} ${reply.text}`);
+        return;
+      }
+      const pool = String(reply.body.Pool);
+      const poolId = String(reply.body.PoolID);
+      if (last.get(pool)?.state === "held" && !releasing.has(pool)) unexpected.push(`${pool} handed out while held`);
+      releasing.delete(pool);
+      last.set(pool, { poolId, state: "held" });
+      ack();
+      if (n % 2 === 0) continue;
+      const token = Symbol(pool);
+      releasing.set(pool, token);
+      try {
+        reply = await ipamCall(socket, "ReleasePool", { PoolID: poolId });
+      } catch {
+        if (releasing.get(pool) === token) uncertain.add(pool);
+        return;
+      }
+      if (reply.status !== 200) {
+        unexpected.push(`ReleasePool: ${reply.status} ${reply.text}`);
+        return;
+      }
+      if (releasing.get(pool) === token) {
+        releasing.delete(pool);
+        last.set(pool, { poolId, state: "released" });
+      }
+      ack();
+    }
+  };
+  await Promise.all(Array.from({ length: CLIENTS }, () => client()));
+  await killing;
+  closeIpamConnections();
+  assert.equal(unexpected, [], "every call before the kill succeeded, and no held pool was handed out again");
+  assert.ok(killing !== undefined, "the daemon was killed");
+
+  const second = await startDaemon({ ...SOCKET_ONLY, socketName: daemon.name, stateDir: daemon.stateDir });
+  const probes = await parallel(
+    [...last].filter(([pool]) => !uncertain.has(pool)),
+    CLIENTS,
+    async ([pool, { poolId, state }]) => {
+      const reply = await ipamCall(
+        second.socketPath,
+        "RequestPool",
+        poolRequest({ AddressSpace: "GlobalDefault", Pool: pool }),
+      );
+      if (reply.status === 200) {
+        await ipamCall(second.socketPath, "ReleasePool", { PoolID: reply.body.PoolID });
+      }
+      return { pool, poolId, state, status: reply.status, error: errorText(reply) };
+    },
+  );
+  const lost = probes.filter(
+    (probe) => probe.state === "held" && !(probe.status === 409 && probe.error.includes(probe.poolId)),
+  );
+  assert.equal(lost, [], `${lost.length} acknowledged pools lost or not under their PoolID`);
+  const heldAgain = probes.filter((probe) => probe.state === "released" && probe.status !== 200);
+  assert.ok(
+    heldAgain.every((probe) => probe.status === 409) && heldAgain.length <= unansweredRequests,
+    `${heldAgain.length} released pools held again, ${unansweredRequests} requests in flight`,
+  );
+  // Whatever is held can be released, and then every pool of this run can be had again.
+  for (const probe of probes.filter((p) => p.status === 409)) {
+    const poolId = probe.state === "held" ? probe.poolId : `GlobalDefault/${probe.pool}`;
+    assert.is((await ipamCall(second.socketPath, "ReleasePool", { PoolID: poolId })).status, 200);
+  }
+  for (const pool of uncertain) {
+    assert.is((await ipamCall(second.socketPath, "ReleasePool", { PoolID: `GlobalDefault/${pool}` })).status, 200);
+  }
+  closeIpamConnections();
+  assert.is(await second.stop(), 0, second.output().slice(-2000));
+  const released = probes.filter((probe) => probe.state === "released").length;
+  process.stdout.write(
+    `  [crash pools] killed after ${acks} acks; ${probes.length - released} held, ${released} released, ` +
+      `${unansweredRequests} requests and ${uncertain.size} releases in flight, ${heldAgain.length} held again\n`,
   );
 }
 

@@ -5,14 +5,14 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { cleanup, fixture, type RunningDaemon, startDaemon } from "./harness.js";
-import { closeIpamConnections, errorText, type IpamReply, ipamCall, poolRequest } from "./ipam-helpers.js";
+import { closeIpamConnections, errorText, type IpamReply, ipamCall, poolRequest, SOCKET_ONLY } from "./ipam-helpers.js";
 
 const POOL = "10.88.0.0/24";
 const POOL_ID = `LocalDefault/${POOL}`;
 
 const bad = suite("IPAM bad input through the daemon");
 const running = fixture<RunningDaemon>(async () => {
-  const daemon = await startDaemon();
+  const daemon = await startDaemon(SOCKET_ONLY);
   const pool = await ipamCall(daemon.socketPath, "RequestPool", poolRequest({ Pool: POOL }));
   if (pool.status !== 200 || pool.body.PoolID !== POOL_ID) throw new Error(`RequestPool: ${pool.status} ${pool.text}`);
   // Gateway .1, then .2 and .3; .2 released again, so the next lowest free address is .2.

@@ -256,3 +256,11 @@ export async function compareWithDefault(
   assert.equal(plain(ours.addresses), plain(dockers.addresses), "containers get the same addresses");
   return ours;
 }
+
+/**
+ * Options for a daemon that a test drives over its socket alone (no Docker network behind its pools). The daemon
+ * reconciles its state with dockerd's in the background and releases pools and addresses no Docker network holds
+ * once they stay unused for a grace period (10 s by default); these tests hold such pools on purpose, for longer
+ * than that, so the grace period is set to its maximum (10 min, far beyond any of these suites).
+ */
+export const SOCKET_ONLY: { env: Record<string, string> } = { env: { TSNET_RECONCILE_GRACE_MS: "600000" } };

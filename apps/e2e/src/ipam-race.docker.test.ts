@@ -6,11 +6,11 @@ import { randomInt } from "node:crypto";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { cleanup, fixture, type RunningDaemon, startDaemon } from "./harness.js";
-import { closeIpamConnections, ipamCall, overlaps4, poolRequest } from "./ipam-helpers.js";
+import { closeIpamConnections, ipamCall, overlaps4, poolRequest, SOCKET_ONLY } from "./ipam-helpers.js";
 
 const CLIENTS = 32;
 const race = suite("IPAM races through the daemon");
-const running = fixture<RunningDaemon>(() => startDaemon());
+const running = fixture<RunningDaemon>(() => startDaemon(SOCKET_ONLY));
 race.before(running.setup);
 race.after(async () => {
   closeIpamConnections();
