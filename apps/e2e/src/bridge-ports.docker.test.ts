@@ -2,7 +2,7 @@
 // proxy: reachable from the host (loopback, a host address of ours, another network's gateway), from containers on
 // other networks through a host address, and from the container itself (hairpin).
 
-import { randomInt } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -156,6 +156,25 @@ test("-P: the daemon picks the host port; EndpointOperInfo and its log name it, 
   const shown = await docker(["inspect", "--format", "{{json .NetworkSettings.Ports}}", server.name]);
   assert.ok(!shown.includes(String(entry?.HostPort)), `docker inspect shows ${shown}`);
   await docker(["rm", "-f", server.name]);
+});
+
+test("--ipv6: a published port answers on another network's IPv6 gateway, from the host and a container", async () => {
+  const v6 = () =>
+    `fd${randomBytes(1).toString("hex")}:${randomBytes(2).toString("hex")}:${randomBytes(2).toString("hex")}::/64`;
+  const [serverSubnet, clientSubnet] = [v6(), v6()];
+  const network = await tsnetNetwork(daemon.get(), { subnets: [await freeSubnet(), serverSubnet], ipv6: true });
+  const other = await tsnetNetwork(daemon.get(), { subnets: [await freeSubnet(), clientSubnet], ipv6: true });
+  const port = hostPort();
+  const server = await httpContainer({ network: network.name, publish: [`${port}:8080`], body: "six" });
+  const client = await runContainer({ network: other.name });
+  const gateway6 = clientSubnet.replace("::/64", "::1");
+  // The bridge's v6 address may still be in duplicate address detection for a moment.
+  assert.ok(
+    await eventually(async () => (await fetchFromHost(`http://[${gateway6}]:${port}/`)) === "six", 8_000),
+    `host → [${gateway6}]:${port}`,
+  );
+  assert.is(await fetchIn(client.name, `http://[${gateway6}]:${port}/`), "six", "container → its v6 gateway");
+  await docker(["rm", "-f", server.name, client.name]);
 });
 
 test("hairpin: a container reaches its own published port through a host address", async () => {
