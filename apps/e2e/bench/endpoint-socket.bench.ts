@@ -9,9 +9,12 @@
  *
  *   pnpm --filter @tsnet/e2e bench            (ROUNDS=N, default 300; PACE_MS=N between rounds, default 25)
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { cleanup, freeSubnet, startDaemon } from "../src/harness.js";
 
 const rounds = Number(process.env.ROUNDS ?? 300);
@@ -59,6 +62,42 @@ function pluginClient(socketPath: string) {
       req.on("error", reject);
       req.end(payload);
     });
+}
+
+/**
+ * The floor under any plugin call on this machine: a plain node:http server in another process on a unix socket,
+ * answering `{}`, called the same way and at the same pace. Resolves with its round trip stats.
+ */
+async function plainHttpFloor(): Promise<Stats> {
+  const dir = await mkdtemp(join(tmpdir(), "tsnet-bench-"));
+  const socketPath = join(dir, "floor.sock");
+  const server = spawn(
+    process.execPath,
+    [
+      "-e",
+      `require("node:http").createServer((q, s) => { q.resume(); q.on("end", () => s.end("{}")); })
+        .listen(${JSON.stringify(socketPath)}, () => console.log("ready"));`,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stdout?.once("data", () => resolve());
+      server.once("exit", (code) => reject(new Error(`floor server exited ${code}`)));
+    });
+    const call = pluginClient(socketPath);
+    const samples: number[] = [];
+    for (let i = 0; i < rounds + warmup; i++) {
+      const started = performance.now();
+      await call("Floor.Call", {});
+      if (i >= warmup) samples.push(performance.now() - started);
+      await sleep(paceMs);
+    }
+    return stats(samples);
+  } finally {
+    server.kill();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 function ip(args: string[]): Promise<void> {
@@ -176,6 +215,7 @@ try {
   const subnet = (await freeSubnet()).replace(/\.0\/24$/, "");
   const ours = await throughSocket(call, subnet);
   const spawned = await bySpawningIp(`tsb${randomBytes(2).toString("hex")}`);
+  const floor = await plainHttpFloor();
   console.log(`\nendpoint life cycle, ${rounds} rounds (+${warmup} warm-up), paced ${paceMs} ms, ms`);
   console.log(
     `${"".padEnd(34)} ${"socket".padStart(8)} ${"".padStart(8)}   ${"spawn ip".padStart(8)} ${"".padStart(8)}   ${"ip/ours".padStart(6)}`,
@@ -188,6 +228,7 @@ try {
   console.log(row("Leave + DeleteEndpoint", ours.leaveDelete, undefined));
   console.log(row("  of which CreateEndpoint", ours.createOnly, undefined));
   console.log(row("EndpointOperInfo (HTTP round trip)", ours.roundTrip, undefined));
+  console.log(row("plain node:http round trip (floor)", floor, undefined));
   // The daemon logs each request with the time its handler took (`durationMs`): the driver's share of the above,
   // without the HTTP transport and the two processes' scheduling.
   const handled = (call: string) =>
