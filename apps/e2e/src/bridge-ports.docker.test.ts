@@ -177,14 +177,16 @@ test("--ipv6: a published port answers on another network's IPv6 gateway, from t
   await docker(["rm", "-f", server.name, client.name]);
 });
 
-test("hairpin: a container reaches its own published port through a host address", async () => {
+test("hairpin: a container (and its neighbour) reaches its own published port through a host address", async () => {
   const network = await tsnetNetwork(daemon.get());
   const port = hostPort();
   const server = await httpContainer({ network: network.name, publish: [`${port}:8080`], body: "hairpin" });
   assert.ok(await eventually(async () => (await fetchFromHost(`http://127.0.0.1:${port}/`)) === "hairpin", 5_000));
   assert.is(await fetchIn(server.name, `http://${hostAddress()}:${port}/`), "hairpin", "via a host address");
   assert.is(await fetchIn(server.name, `http://${network.gateway}:${port}/`), "hairpin", "via its own gateway");
-  await docker(["rm", "-f", server.name]);
+  const neighbour = await runContainer({ network: network.name });
+  assert.is(await fetchIn(neighbour.name, `http://${hostAddress()}:${port}/`), "hairpin", "a neighbour, via the host");
+  await docker(["rm", "-f", server.name, neighbour.name]);
 });
 
 test.run();
