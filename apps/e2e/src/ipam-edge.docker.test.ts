@@ -250,4 +250,32 @@ edge("docker stop / start, network disconnect / connect --ip: the same addresses
   assert.equal(ours, dockers);
 });
 
+edge(
+  "tsnet serve --default-address-pool: networks without --subnet are cut from it, then a clear EXHAUSTED",
+  async () => {
+    // A /23 nobody routes (freeSubnet's /24s come from second octets no route or Docker network uses), cut in /24s.
+    const second = (await freeSubnet()).split(".")[1];
+    const base = `10.${second}.0.0/23`;
+    const daemon = await startDaemon({ args: ["--default-address-pool", `base=${base},size=24`] });
+    const subnets: string[] = [];
+    const names: string[] = [];
+    for (let n = 0; n < 2; n++) {
+      const network = await createNetwork({ driver: "bridge", ipamDriver: daemon.name });
+      names.push(network.name);
+      subnets.push(
+        (
+          await docker(["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", network.name])
+        ).trim(),
+      );
+    }
+    assert.equal(subnets, [`10.${second}.0.0/24`, `10.${second}.1.0/24`]);
+    const third = await tryCreate({ driver: "bridge", ipamDriver: daemon.name });
+    assert.match(third, /IpamDriver\.RequestPool/);
+    assert.match(third, /no .*pool|exhausted/i, third);
+    process.stdout.write(`  [default-address-pool] third network: ${third}\n`);
+    await docker(["network", "rm", ...names]);
+    assert.is(await daemon.stop(), 0, daemon.output().slice(-2000));
+  },
+);
+
 edge.run();
