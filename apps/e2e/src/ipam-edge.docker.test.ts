@@ -114,6 +114,28 @@ edge("IPv6 --ip-range: the v6 gateway and containers come from the range, as Doc
   assert.equal(outcome.addresses, [`${at(subnet, 2)} ${base}1`, `${at(subnet, 3)} ${base}2`]);
 });
 
+edge("IPv6 --gateway, --aux-address and a taken --ip6: as Docker's IPAM", async () => {
+  const subnet = await freeSubnet();
+  const v6 = v6For(subnet);
+  const base = v6.replace("::/64", "::");
+  const outcome = await compareWithDefault(
+    running.get().name,
+    {
+      subnets: [subnet, v6],
+      gateways: [at(subnet, 1), `${base}ff`],
+      auxAddresses: { v6router: `${base}2` },
+      ipv6: true,
+    },
+    [{}, { ip: at(subnet, 30), ip6: `${base}30` }, { ip: at(subnet, 31), ip6: `${base}30` }, {}],
+  );
+  assert.is(outcome.gateway, `${at(subnet, 1)} ${base}ff`);
+  assert.is(outcome.addresses[0], `${at(subnet, 2)} ${base}1`);
+  assert.is(outcome.addresses[1], `${at(subnet, 30)} ${base}30`);
+  assert.match(outcome.addresses[2] ?? "", /^error: .*already allocated/);
+  // The failed run's IPv4 .31 was given back: the next container gets .3 and the v6 after the aux address.
+  assert.is(outcome.addresses[3], `${at(subnet, 3)} ${base}3`);
+});
+
 edge(
   "--ipam-opt com.docker.network.ipam.serial=true: addresses go round-robin, a released one is not reused at once",
   async () => {
