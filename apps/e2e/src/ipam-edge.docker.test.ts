@@ -136,6 +136,20 @@ edge("IPv6 --gateway, --aux-address and a taken --ip6: as Docker's IPAM", async 
   assert.is(outcome.addresses[3], `${at(subnet, 3)} ${base}3`);
 });
 
+edge("eight docker runs at once on one network get eight distinct addresses, .2 to .9", async () => {
+  const { name } = running.get();
+  const subnet = await freeSubnet();
+  const network = await createNetwork({ driver: "bridge", ipamDriver: name, subnets: [subnet] });
+  const started = await Promise.all(Array.from({ length: 8 }, () => runContainer({ network: network.name })));
+  const addresses = await Promise.all(started.map((container) => containerAddress(container.name, network.name)));
+  assert.equal(
+    [...addresses].sort((a, b) => Number(a.split(".")[3]) - Number(b.split(".")[3])),
+    [2, 3, 4, 5, 6, 7, 8, 9].map((n) => at(subnet, n)),
+  );
+  await docker(["rm", "-f", ...started.map((container) => container.name)]);
+  await docker(["network", "rm", network.name]);
+});
+
 edge(
   "--ipam-opt com.docker.network.ipam.serial=true: addresses go round-robin, a released one is not reused at once",
   async () => {
