@@ -264,3 +264,27 @@ export async function compareWithDefault(
  * than that, so the grace period is set to its maximum (10 min, far beyond any of these suites).
  */
 export const SOCKET_ONLY: { env: Record<string, string> } = { env: { TSNET_RECONCILE_GRACE_MS: "600000" } };
+
+/** Runs `work` on `items` with `width` concurrent workers; resolves with the results in item order. */
+export async function parallel<T, R>(items: readonly T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await work(items[index] as T);
+      }
+    }),
+  );
+  return results;
+}
+
+/** Rejects when `work` is not done within `ms` (a crash test must end, whatever the daemon does). */
+export function withBudget<T>(work: Promise<T>, what: string, ms = 120_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
