@@ -15,7 +15,7 @@ require_node
 # netns; etcd-server: the multi-host store tests; ca-certificates keeps apt/npm quiet about TLS.
 packages=(busybox-static nftables iptables iproute2 util-linux ca-certificates)
 # A Docker Engine or etcd installed some other way (docker-ce, a release tarball) is used as it is.
-[ -x /usr/bin/docker ] && [ -x /usr/bin/dockerd ] || packages+=(docker.io)
+[ -x /usr/bin/docker ] && [ -x /usr/sbin/dockerd ] || packages+=(docker.io)
 command -v etcd >/dev/null 2>&1 || packages+=(etcd-server)
 apt_install "${packages[@]}"
 ensure_pnpm

@@ -60,7 +60,7 @@ install_dependencies() {
 # session (it outlives this script and is not in the test runner's process group), log to a file, and wait up to 60 s.
 # Always the Debian binaries in /usr/bin (TOOLCHAIN.md); DOCKER_BIN/DOCKERD_BIN exist only to test this function.
 ensure_dockerd() {
-  local docker="${DOCKER_BIN:-/usr/bin/docker}" dockerd="${DOCKERD_BIN:-/usr/bin/dockerd}"
+  local docker="${DOCKER_BIN:-/usr/bin/docker}" dockerd="${DOCKERD_BIN:-/usr/sbin/dockerd}"
   local log="${DOCKERD_LOG:-/var/log/tsnet-dockerd.log}"
   if ! "$docker" info >/dev/null 2>&1; then
     say "starting dockerd (log: $log)"

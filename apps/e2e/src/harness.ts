@@ -122,11 +122,11 @@ async function serverVersion(): Promise<string | undefined> {
 async function startDockerIfNeeded(): Promise<DockerEngine> {
   const running = await serverVersion();
   if (running) return { startedByHarness: false, version: running };
-  if (!existsSync("/usr/bin/dockerd"))
-    throw new Error("no Docker Engine answers and /usr/bin/dockerd is not installed");
+  if (!existsSync("/usr/sbin/dockerd"))
+    throw new Error("no Docker Engine answers and /usr/sbin/dockerd is not installed");
   const logFile = join(tmpdir(), `${RUN_PREFIX}-dockerd.log`);
   const log = openSync(logFile, "a");
-  const child = spawn("/usr/bin/dockerd", [], { detached: true, stdio: ["ignore", log, log] });
+  const child = spawn("/usr/sbin/dockerd", [], { detached: true, stdio: ["ignore", log, log] });
   closeSync(log);
   child.unref();
   const deadline = Date.now() + 60_000;
