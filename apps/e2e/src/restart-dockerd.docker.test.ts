@@ -1,7 +1,7 @@
 // dockerd restarts (graceful stop, then start; protocol.md §5.1) with `--restart always` containers on a tsnet
 // network: they come back with their addresses and reach each other; the IPAM holds exactly the gateway and their
 // addresses (nothing allocated twice, nothing leaked) and the old endpoints' veths are gone.
-// The dockerd restarted here is a private one (own data root, exec root, API socket, no bridge, no iptables), so the
+// The dockerd restarted here is a private one (own data root, exec root, API socket and default bridge, no iptables), so the
 // machine's shared dockerd and every other suite running on it are left alone. DOCKER_HOST points this process's
 // docker CLI and the tsnet daemon (its Docker reconcile) at it.
 import { suite } from "uvu";
@@ -33,7 +33,9 @@ import {
 
 const test = suite("restart: dockerd restarts with --restart always containers");
 let dockerd: PrivateDockerd | undefined;
+let hostLinksAtStart: string[] = [];
 const running = fixture<RunningDaemon>(async () => {
+  hostLinksAtStart = hostLinks("docker0");
   dockerd = await startPrivateDockerd();
   process.env.DOCKER_HOST = dockerd.host;
   await ensureBusyboxImage();
@@ -132,6 +134,12 @@ test("after a dockerd crash (kill -9, no teardown calls) the endpoints Docker dr
     await eventually(() => oldEndpoints.every((id) => !hostLinks("tsve-").includes(hostVethOf(id)))),
     "the old endpoints' veths are gone",
   );
+});
+
+test("the private dockerd leaves the shared dockerd's docker0 in place", async () => {
+  running.get();
+  if (!hostLinksAtStart.includes("docker0")) return;
+  assert.ok(hostLinks("docker0").includes("docker0"), "docker0 is still on the host");
 });
 
 test.run();

@@ -130,7 +130,7 @@ function killLeftoverShims(namespace: string): void {
   }
 }
 
-/** A dockerd of the test's own: own data root, exec root, pid file and API socket; no bridge, no iptables. */
+/** A dockerd of the test's own: own data root, exec root, pid file, API socket and default bridge; no iptables. */
 export interface PrivateDockerd {
   /** `unix:///run/<prefix>-docker.sock`: set as DOCKER_HOST for the docker CLI and the tsnet daemon. */
   host: string;
@@ -150,6 +150,11 @@ export interface PrivateDockerd {
  * under the exec root) with its own namespaces. The v1 plugin directory /run/docker/plugins is shared with the
  * shared dockerd, which is harmless with unique plugin names.
  */
+/** Runs a command to its end; its failure is ignored (set-up and clean-up of the private dockerd's bridge). */
+function run(file: string, args: string[]): Promise<void> {
+  return new Promise((resolve) => spawn(file, args, { stdio: "ignore" }).once("exit", () => resolve()));
+}
+
 export async function startPrivateDockerd(): Promise<PrivateDockerd> {
   const hex = randomBytes(3).toString("hex");
   const name = `${RUN_PREFIX}${hex}`;
@@ -187,7 +192,7 @@ export async function startPrivateDockerd(): Promise<PrivateDockerd> {
         join(dir, "dockerd.pid"),
         "-H",
         host,
-        "--bridge=none",
+        `--bridge=${bridge}`,
         "--iptables=false",
         "--ip-masq=false",
         "--containerd-namespace",
@@ -236,7 +241,17 @@ export async function startPrivateDockerd(): Promise<PrivateDockerd> {
     // Without the pid file the next dockerd starts a containerd of its own instead of dialling a dead one's pid.
     rmSync(pidFile, { force: true });
   };
-  await start();
+  // `--bridge=none` would make this dockerd delete the host's docker0 at start (dockerd removes the default bridge
+  // interface when the bridge is disabled), breaking the shared dockerd; give it a default bridge of its own instead.
+  const bridge = `${RUN_PREFIX}db`;
+  await run("ip", ["link", "add", bridge, "type", "bridge"]);
+  await run("ip", ["addr", "add", `10.254.${randomBytes(1)[0]}.1/24`, "dev", bridge]);
+  try {
+    await start();
+  } catch (error) {
+    await run("ip", ["link", "del", bridge]);
+    throw error;
+  }
   return {
     host,
     stop,
@@ -261,6 +276,7 @@ export async function startPrivateDockerd(): Promise<PrivateDockerd> {
           },
         ).once("exit", () => resolve()),
       );
+      await run("ip", ["link", "del", bridge]);
       rmSync(execRoot, { recursive: true, force: true });
       if (existsSync(socket)) rmSync(socket, { force: true });
       rmSync(dir, { recursive: true, force: true });
