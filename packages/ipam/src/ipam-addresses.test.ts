@@ -1,35 +1,12 @@
-import { isTsnetError, type RequestPoolRequest } from "@tsnet/protocol";
+import { isTsnetError } from "@tsnet/protocol";
 import { MemoryStore } from "@tsnet/store";
 import { FailingStore } from "@tsnet/store/testing";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { createIpam, type Ipam, type IpamOptions } from "./ipam.js";
+import { createIpam } from "./ipam.js";
+import { GATEWAY, make, poolRequest, rejects } from "./ipam.test.helpers.js";
 import { KEYS } from "./keys.js";
 import { StaticHostNetworks } from "./testing.js";
-
-const GATEWAY = { RequestAddressType: "com.docker.network.gateway" };
-
-function poolRequest(overrides: Partial<RequestPoolRequest> = {}): RequestPoolRequest {
-  return { AddressSpace: "LocalDefault", Pool: "", SubPool: "", Options: {}, V6: false, ...overrides };
-}
-
-async function rejects(work: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
-  try {
-    await work;
-  } catch (error) {
-    assert.ok(isTsnetError(error), `not a TsnetError: ${String(error)}`);
-    assert.is(error.code, code, error.message);
-    if (message !== undefined) assert.match(error.message, message);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
-
-async function make(options: Partial<IpamOptions> = {}): Promise<{ ipam: Ipam; store: MemoryStore }> {
-  const store = new MemoryStore();
-  const ipam = await createIpam({ store, hostNetworks: new StaticHostNetworks(), ...options });
-  return { ipam, store };
-}
 
 // ------------------------------------------------------------------------------------------------------------------
 const addresses = suite("Ipam: addresses");
