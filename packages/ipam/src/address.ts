@@ -1,4 +1,4 @@
-import ipaddr from "ipaddr.js";
+import { formatIp, parseIpv6 } from "@tsnet/protocol";
 
 /** IP version. */
 export type Family = 4 | 6;
@@ -46,10 +46,8 @@ export function parseAddress(text: string): Address | undefined {
     const value = parseIpv4Number(text);
     return value < 0 ? undefined : { family: 4, value: BigInt(value) };
   }
-  if (text.includes("%") || !ipaddr.IPv6.isValid(text)) return undefined;
-  let value = 0n;
-  for (const part of ipaddr.IPv6.parse(text).parts) value = (value << 16n) | BigInt(part);
-  return { family: 6, value };
+  // The same strict parser that validates Docker's requests (no zones, no shorthand), so both accept one language.
+  return parseIpv6(text);
 }
 
 /**
@@ -76,35 +74,9 @@ export function formatIpv4Number(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
-/** RFC 5952 text of an IPv6 address: lowercase, no leading zeros, the longest run of 2+ zero groups as `::`. */
+/** RFC 5952 text of an IPv6 address (protocol's formatter, on the bare 128-bit value the pools work with). */
 export function formatIpv6(value: bigint): string {
-  const groups: number[] = new Array(8);
-  for (let i = 7; i >= 0; i--) {
-    groups[i] = Number(value & 0xffffn);
-    value >>= 16n;
-  }
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number): string =>
-    groups
-      .slice(from, to)
-      .map((g) => g.toString(16))
-      .join(":");
-  if (bestStart < 0) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+  return formatIp({ family: 6, value });
 }
 
 /** Text of an address. */
