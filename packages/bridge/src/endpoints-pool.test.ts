@@ -4,25 +4,16 @@ import type { Store } from "@tsnet/store";
 import { MemoryStore } from "@tsnet/store/testing";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { bridgeName, hostVethName } from "./names.js";
+import { hostVethName } from "./names.js";
 import {
   assertRejects,
   callContext,
   createMemoryBridge,
   endpointRequest,
   linkNames,
-  type MemoryBridge,
-  type NetworkRequestOptions,
-  networkRequest,
   rejectsWith,
+  withNetwork,
 } from "./testing.js";
-
-async function withNetwork(options: NetworkRequestOptions = {}, memory?: MemoryBridge) {
-  const bridge = memory ?? (await createMemoryBridge());
-  const network = networkRequest(options);
-  await bridge.driver.createNetwork(network, callContext());
-  return { ...bridge, networkId: network.NetworkID, bridgeName: bridgeName(network.NetworkID) };
-}
 
 const race = suite("createEndpoint racing deleteNetwork");
 

@@ -10,19 +10,10 @@ import {
   createMemoryBridge,
   endpointRequest,
   linkNames,
-  type MemoryBridge,
-  type NetworkRequestOptions,
-  networkRequest,
   randomId,
   rejectsWith,
+  withNetwork,
 } from "./testing.js";
-
-async function withNetwork(options: NetworkRequestOptions = {}, memory?: MemoryBridge) {
-  const bridge = memory ?? (await createMemoryBridge());
-  const network = networkRequest(options);
-  await bridge.driver.createNetwork(network, callContext());
-  return { ...bridge, networkId: network.NetworkID, bridgeName: bridgeName(network.NetworkID) };
-}
 
 const V6 = { AddressSpace: "LocalDefault", Pool: "fd00:99::/64", Gateway: "fd00:99::1/64", AuxAddresses: {} };
 

@@ -18,6 +18,7 @@ import type {
 import { isTsnetError } from "@tsnet/protocol";
 import { MemoryStore } from "@tsnet/store/testing";
 import { type BridgeDriver, type BridgeDriverOptions, createBridgeDriver } from "./driver.js";
+import { bridgeName } from "./names.js";
 
 /** A bridge driver wired to fakes, with the fakes exposed for assertions. */
 export interface MemoryBridge {
@@ -26,6 +27,23 @@ export interface MemoryBridge {
   namespace: MemoryNamespace;
   firewall: MemoryFirewall;
   store: MemoryStore;
+}
+
+/** A MemoryBridge with one network created through its driver, and that network's id and bridge name. */
+export interface MemoryBridgeWithNetwork extends MemoryBridge {
+  networkId: string;
+  bridgeName: string;
+}
+
+/** Creates a network (from `networkRequest(options)`) on `memory`, or on a fresh MemoryBridge. */
+export async function withNetwork(
+  options: NetworkRequestOptions = {},
+  memory?: MemoryBridge,
+): Promise<MemoryBridgeWithNetwork> {
+  const bridge = memory ?? (await createMemoryBridge());
+  const network = networkRequest(options);
+  await bridge.driver.createNetwork(network, callContext());
+  return { ...bridge, networkId: network.NetworkID, bridgeName: bridgeName(network.NetworkID) };
 }
 
 /**
