@@ -65,7 +65,7 @@ export async function programExternalConnectivity(
       bindings,
       published,
     };
-    await deps.store.transaction((tx) => tx.put(endpointKey(network.id, endpoint.id), record), signal);
+    await deps.endpoints.transaction((tx) => tx.put(endpointKey(network.id, endpoint.id), record), signal);
     if (published.length > 0) log.info({ ports: published }, "ports published");
   } catch (error) {
     await undo.run(log);
@@ -83,10 +83,10 @@ export async function revokeExternalConnectivity(
   signal: AbortSignal,
 ): Promise<void> {
   const key = endpointKey(request.NetworkID, request.EndpointID);
-  const endpoint = deps.store.get<EndpointRecord>(key);
+  const endpoint = deps.endpoints.get<EndpointRecord>(key);
   if (endpoint === undefined || endpoint.bindings === null) return;
   const log = deps.log.child({ networkId: shortId(request.NetworkID), endpointId: shortId(request.EndpointID) });
-  await deps.store.transaction((tx) => tx.put(key, { ...endpoint, bindings: null, published: [] }), signal);
+  await deps.endpoints.transaction((tx) => tx.put(key, { ...endpoint, bindings: null, published: [] }), signal);
   deps.ports.release(endpoint.id);
   if (deps.firewall.getPublishes(endpoint.networkId, endpoint.id).length === 0) return;
   deps.firewall.setPublishes(endpoint.networkId, endpoint.id, []);

@@ -11,7 +11,10 @@ import type { NetworkRecord } from "./records.js";
 export interface BridgeDeps {
   namespace: Namespace;
   firewall: FirewallState;
+  /** Network records (they outlive reboots: Docker keeps its networks). */
   store: Store;
+  /** Endpoint records: they live as long as their veths, so a store that survives a process crash is enough. */
+  endpoints: Store;
   log: Logger;
   reaper: Reaping;
   ports: PortAllocator;

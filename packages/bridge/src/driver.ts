@@ -33,7 +33,7 @@ import type { BridgeDeps } from "./deps.js";
 import { createEndpoint, deleteEndpoint, endpointOperInfo, join } from "./endpoints.js";
 import { FirewallState } from "./firewall-state.js";
 import { KeyedLock } from "./keyed-lock.js";
-import { PEER_VETH_PREFIX, STAGING_VETH_PREFIX } from "./names.js";
+import { PEER_VETH_PREFIX, POOL_VETH_PREFIX } from "./names.js";
 import { createNetwork, deleteNetwork } from "./networks.js";
 import { type HostPortsOptions, PortAllocator } from "./ports.js";
 import { createReaping } from "./reaping.js";
@@ -45,15 +45,22 @@ export interface BridgeDriverOptions {
   firewall: Firewall;
   /** Shared state; the driver keeps its records under `bridge/`. The caller keeps ownership. */
   store: Store;
+  /**
+   * Where endpoint records live (default: `store`). An endpoint describes a veth pair, which lives no longer than
+   * the running kernel, so a store that survives a crash of the process but not of the host is enough: the daemon
+   * gives an LmdbStore with durability "process", whose commits wait for no disk flush, and CreateEndpoint and
+   * DeleteEndpoint answer without one. The caller keeps ownership.
+   */
+  endpointStore?: Store;
   logger?: Logger;
   /** Background link deleter (the kernel package's batched reaper); default: one over `namespace.links`, 50 ms linger. */
   reaper?: LinkReaper;
   /** Ephemeral range and host-port test for published ports. */
   hostPorts?: HostPortsOptions;
   /**
-   * Pre-made veth pairs, so CreateEndpoint is one RTM_SETLINK instead of one RTM_NEWLINK. Default: a pool of the
-   * kernel package's over `namespace.links` when that is the real NetlinkLinks (host ends `tsvq-…` until
-   * claimed, container ends `tsvp-…`), closed by `close()`; `false` for none.
+   * Veth pairs made ahead of time per network, already on its bridge and up, so CreateEndpoint sends nothing to
+   * the kernel. Default: the kernel package's pool over `namespace.links` when that is the real NetlinkLinks (host
+   * ends `tsvq-…`, container ends `tsvp-…`, 4 ready per network), closed by `close()`; `false` for none.
    */
   vethPool?: VethPool | false;
   /** MTU when the network sets none (Docker's daemon default: 1500). */
@@ -101,7 +108,7 @@ export async function createBridgeDriver(options: BridgeDriverOptions): Promise<
   const ownPool = options.vethPool === undefined && options.namespace.links instanceof NetlinkLinks;
   const vethPool = ownPool
     ? createVethPool(options.namespace.links as NetlinkLinks, {
-        stagingPrefix: STAGING_VETH_PREFIX,
+        hostPrefix: POOL_VETH_PREFIX,
         peerPrefix: PEER_VETH_PREFIX,
         logger: log,
       })
@@ -110,6 +117,7 @@ export async function createBridgeDriver(options: BridgeDriverOptions): Promise<
     namespace: options.namespace,
     firewall: new FirewallState(options.firewall, options.firewallTimeoutMs ?? 10_000),
     store: options.store,
+    endpoints: options.endpointStore ?? options.store,
     log,
     // A 50 ms linger lets a burst of DeleteEndpoints share one kernel pass (one RCU grace period) and keeps
     // deletions from contending, one by one, with the RTM_NEWLINKs of containers starting at the same time.

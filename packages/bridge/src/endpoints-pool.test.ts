@@ -4,7 +4,6 @@ import type { Store } from "@tsnet/store";
 import { MemoryStore } from "@tsnet/store/testing";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { hostVethName } from "./names.js";
 import {
   assertRejects,
   callContext,
@@ -52,18 +51,21 @@ race.run();
 
 const pooled = suite("createEndpoint with a veth pool");
 
-/** A VethPool over the fake links: every take makes a pair with a pool-style random container-end name. */
-function fakePool(links: MemoryHost["root"]["links"]): VethPool & { taken: number } {
+/** A VethPool over the fake links: every take makes an attached pair with pool-style random names. */
+function fakePool(links: MemoryHost["root"]["links"]): VethPool & { taken: number; discarded: string[] } {
   let counter = 0;
   return {
     taken: 0,
-    async take(host, options, signal) {
+    discarded: [],
+    async take(attachment, signal) {
       this.taken++;
-      const existing = await links.get(host, signal);
-      if (existing?.kind === "veth" && existing.peer !== undefined) return existing.peer;
-      const peer = `tsvp-pool${String(counter++).padStart(6, "0")}`;
-      await links.addVethPair(host, peer, options, signal);
-      return peer;
+      const id = String(counter++).padStart(6, "0");
+      const pair = { host: `tsvq-pool${id}`, peer: `tsvp-pool${id}` };
+      await links.addVethPair(pair.host, pair.peer, { ...attachment, up: true }, signal);
+      return pair;
+    },
+    async discard(master) {
+      this.discarded.push(master);
     },
     owns: (name) => name.startsWith("tsvq-"),
     fill: async () => {},
@@ -73,7 +75,7 @@ function fakePool(links: MemoryHost["root"]["links"]): VethPool & { taken: numbe
 }
 
 pooled(
-  "the container end comes from the pool; Join names it; the record keeps it for reconcile and delete",
+  "the pair comes from the pool, attached; Join names its container end; the record keeps both for reconcile and delete",
   async () => {
     const host = new MemoryHost();
     const pool = fakePool(host.root.links);
@@ -85,17 +87,21 @@ pooled(
       bridgeName: bridge,
     } = await withNetwork({}, await createMemoryBridge({ host, vethPool: pool }));
     const request = endpointRequest(networkId);
-    await driver.createEndpoint(request, callContext());
+    const created = await driver.createEndpoint(request, callContext());
     assert.is(pool.taken, 1);
+    const replayed = await driver.createEndpoint(request, callContext());
+    assert.equal([pool.taken, replayed], [1, created], "a replay takes no second pair and answers the same");
     const joined = await driver.join({ ...request, SandboxKey: "", Options: request.Options }, callContext());
     assert.is(joined.InterfaceName?.SrcName, "tsvp-pool000000");
-    const hostEnd = namespace.links.snapshot().find((link) => link.name === hostVethName(request.EndpointID));
-    assert.equal([hostEnd?.master, hostEnd?.up], [bridge, true]);
+    const hostEnd = namespace.links.snapshot().find((link) => link.name === "tsvq-pool000000");
+    assert.equal([hostEnd?.master, hostEnd?.up, hostEnd?.hairpin], [bridge, true, true]);
     const restarted = await createMemoryBridge({ host, store, vethPool: pool });
     assert.equal(restarted.driver.lastReconcile?.removed, []);
     await restarted.driver.deleteEndpoint(request, callContext());
     await restarted.driver.drain();
     assert.equal(linkNames(namespace), [bridge]);
+    await restarted.driver.deleteNetwork({ NetworkID: networkId }, callContext());
+    assert.equal(pool.discarded, [bridge], "the network's ready pairs go before its bridge");
   },
 );
 

@@ -12,6 +12,7 @@ import type { BridgeDeps } from "./deps.js";
 import { parseCidr } from "./ip.js";
 import { isMacAddress, macFromIpv4, randomMac } from "./mac.js";
 import { hostVethName, peerVethName } from "./names.js";
+import { vethAttachment } from "./networks.js";
 import { subnetOf } from "./options.js";
 import {
   cleanupSignal,
@@ -41,7 +42,7 @@ export function requireNetwork(deps: BridgeDeps, call: string, networkId: string
 
 /** Reads the endpoint record, or NOT_FOUND naming the call. */
 export function requireEndpoint(deps: BridgeDeps, call: string, request: EndpointRequest): EndpointRecord {
-  const endpoint = deps.store.get<EndpointRecord>(endpointKey(request.NetworkID, request.EndpointID));
+  const endpoint = deps.endpoints.get<EndpointRecord>(endpointKey(request.NetworkID, request.EndpointID));
   if (endpoint === undefined) {
     throw new TsnetError(
       "NOT_FOUND",
@@ -74,37 +75,36 @@ function checkInterface(request: CreateEndpointRequest): void {
 }
 
 /**
- * Makes the endpoint's pair: the host end named `hostVeth`, on the bridge and up, both ends at the network's
- * MTU. From the veth pool when there is one (one RTM_SETLINK claims a pre-made pair; the container end keeps
- * its pool name and gets its MAC where Docker moves it, at SetKey); otherwise one RTM_NEWLINK that also sets
- * the container end's MAC. Returns the container end's name.
+ * The endpoint's pair: the host end on the bridge (hairpin on) and up, both ends at the network's MTU. From the veth
+ * pool when there is one: a ready pair costs no kernel request, and both ends keep their pool names (Docker renames
+ * the container end and sets its MAC where it moves it, at SetKey). Otherwise one RTM_NEWLINK makes a pair named
+ * after the EndpointID that also sets the container end's MAC.
  */
 async function createPair(
   deps: BridgeDeps,
-  hostVeth: string,
-  peerVeth: string,
+  endpointId: string,
   network: NetworkRecord,
   macAddress: string,
   signal: AbortSignal,
-): Promise<string> {
+): Promise<{ host: string; peer: string }> {
+  const attachment = vethAttachment(network);
+  if (deps.vethPool !== undefined) return deps.vethPool.take(attachment, signal);
   const links = deps.namespace.links;
-  // Hairpin on the host end's port: without a userland proxy (Docker sets it when its proxy is off), a container
-  // reaching its own published port through a host address is DNATed back to itself, out the port it came in by.
-  if (deps.vethPool !== undefined) {
-    return deps.vethPool.take(hostVeth, { mtu: network.mtu, master: network.bridge, up: true, hairpin: true }, signal);
-  }
-  const options = { mtu: network.mtu, peerMacAddress: macAddress, master: network.bridge, up: true, hairpin: true };
+  const host = hostVethName(endpointId);
+  const peer = peerVethName(endpointId);
+  await deps.reaper.settle(host);
+  const options = { ...attachment, peerMacAddress: macAddress, up: true };
   try {
-    await links.addVethPair(hostVeth, peerVeth, options, signal);
+    await links.addVethPair(host, peer, options, signal);
   } catch (error) {
     if (!isTsnetError(error) || error.code !== "CONFLICT") throw error;
     // Names come from the EndpointID, so an existing link is a leftover of a crashed or interrupted call.
-    deps.log.warn({ hostVeth, peerVeth }, "replacing leftover veth");
-    await links.delete(hostVeth, signal);
-    await links.delete(peerVeth, signal);
-    await links.addVethPair(hostVeth, peerVeth, options, signal);
+    deps.log.warn({ hostVeth: host, peerVeth: peer }, "replacing leftover veth");
+    await links.delete(host, signal);
+    await links.delete(peer, signal);
+    await links.addVethPair(host, peer, options, signal);
   }
-  return peerVeth;
+  return { host, peer };
 }
 
 /**
@@ -119,7 +119,7 @@ export async function createEndpoint(
   signal: AbortSignal,
 ): Promise<CreateEndpointResponse> {
   const key = endpointKey(request.NetworkID, request.EndpointID);
-  const known = deps.store.get<EndpointRecord>(key);
+  const known = deps.endpoints.get<EndpointRecord>(key);
   if (known !== undefined) return responseOf(known);
   const network = requireNetwork(deps, "CreateEndpoint", request.NetworkID);
   checkInterface(request);
@@ -131,12 +131,10 @@ export async function createEndpoint(
       ? randomMac()
       : macFromIpv4(Address.split("/")[0] as string)
     : MacAddress.toLowerCase();
-  const hostVeth = hostVethName(request.EndpointID);
   const links = deps.namespace.links;
   const undo = new Undo();
   try {
-    await deps.reaper.settle(hostVeth);
-    const peerVeth = await createPair(deps, hostVeth, peerVethName(request.EndpointID), network, macAddress, signal);
+    const { host: hostVeth, peer: peerVeth } = await createPair(deps, request.EndpointID, network, macAddress, signal);
     undo.push(() => links.delete(hostVeth, cleanupSignal()));
     const record: EndpointRecord = {
       networkId: request.NetworkID,
@@ -151,9 +149,10 @@ export async function createEndpoint(
       bindings: null,
       published: [],
     };
-    await deps.store.transaction((tx) => {
-      // A DeleteNetwork that ran meanwhile (forced; Docker refuses `network rm` with endpoints) wins.
-      if (tx.get(networkKey(request.NetworkID)) === undefined) {
+    await deps.endpoints.transaction((tx) => {
+      // A DeleteNetwork that ran meanwhile (forced; Docker refuses `network rm` with endpoints) wins. It removes
+      // the network's endpoint records after its own commit, so a record written here past this check goes too.
+      if (deps.store.get(networkKey(request.NetworkID)) === undefined) {
         throw new TsnetError(
           "NOT_FOUND",
           `CreateEndpoint: network ${shortId(request.NetworkID)} was deleted meanwhile`,
@@ -202,7 +201,7 @@ export function join(deps: BridgeDeps, request: JoinRequest): JoinResponse {
  */
 export async function deleteEndpoint(deps: BridgeDeps, request: EndpointRequest, signal: AbortSignal): Promise<void> {
   const key = endpointKey(request.NetworkID, request.EndpointID);
-  const endpoint = deps.store.get<EndpointRecord>(key);
+  const endpoint = deps.endpoints.get<EndpointRecord>(key);
   if (endpoint === undefined) {
     await deps.reaper.reap(hostVethName(request.EndpointID));
     return;
@@ -210,7 +209,7 @@ export async function deleteEndpoint(deps: BridgeDeps, request: EndpointRequest,
   const log = deps.log.child({ networkId: shortId(request.NetworkID), endpointId: shortId(request.EndpointID) });
   // Should this commit fail, everything stays as it was (record and veth agree) and the error is Docker's to
   // log; removing the veth anyway would leave a record that reconcile recreates a veth for.
-  await deps.store.transaction((tx) => tx.delete(key), signal);
+  await deps.endpoints.transaction((tx) => tx.delete(key), signal);
   deps.ports.release(endpoint.id);
   if (deps.firewall.getPublishes(endpoint.networkId, endpoint.id).length > 0) {
     // Only when Docker skipped Revoke (crash cleanup): the usual path has no firewall work here.
@@ -226,7 +225,7 @@ export async function deleteEndpoint(deps: BridgeDeps, request: EndpointRequest,
  * host ports actually chosen. Cheap: one store read. Unknown endpoints answer `{}` (Docker ignores errors here).
  */
 export function endpointOperInfo(deps: BridgeDeps, request: EndpointRequest): EndpointOperInfoResponse {
-  const endpoint = deps.store.get<EndpointRecord>(endpointKey(request.NetworkID, request.EndpointID));
+  const endpoint = deps.endpoints.get<EndpointRecord>(endpointKey(request.NetworkID, request.EndpointID));
   if (endpoint === undefined) return { Value: {} };
   const value: Record<string, unknown> = {
     [MAC_ADDRESS_LABEL]: endpoint.macAddress,

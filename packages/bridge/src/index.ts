@@ -8,8 +8,8 @@ export {
   isOwnLinkName,
   LINK_PREFIXES,
   PEER_VETH_PREFIX,
+  POOL_VETH_PREFIX,
   peerVethName,
-  STAGING_VETH_PREFIX,
 } from "./names.js";
 export { MIN_IPV6_MTU, type NetworkConfig, type Subnet } from "./options.js";
 export {

@@ -7,16 +7,11 @@ export const HOST_VETH_PREFIX = "tsve-";
 /** Prefix of the container end before Docker moves it into the sandbox (`tsvp-` + 10 hex of the EndpointID). */
 export const PEER_VETH_PREFIX = "tsvp-";
 
-/** Prefix of a ready veth pair's host end in the driver's veth pool, before an endpoint claims it. */
-export const STAGING_VETH_PREFIX = "tsvq-";
+/** Prefix of a host end made by the driver's veth pool (ready, or taken by an endpoint: it keeps its name). */
+export const POOL_VETH_PREFIX = "tsvq-";
 
 /** Every link prefix the bridge driver owns: reconcile removes links with these names that no record names. */
-export const LINK_PREFIXES: readonly string[] = [
-  BRIDGE_PREFIX,
-  HOST_VETH_PREFIX,
-  PEER_VETH_PREFIX,
-  STAGING_VETH_PREFIX,
-];
+export const LINK_PREFIXES: readonly string[] = [BRIDGE_PREFIX, HOST_VETH_PREFIX, PEER_VETH_PREFIX, POOL_VETH_PREFIX];
 
 /**
  * Ten lowercase hex characters that identify `id`: its own first ten when it is hex (Docker's 64-hex IDs),

@@ -1,4 +1,5 @@
 /** CreateNetwork and DeleteNetwork: the bridge, its gateway addresses and its firewall entry. */
+import type { VethAttachment } from "@tsnet/kernel";
 import type { CreateNetworkRequest, DeleteNetworkRequest } from "@tsnet/protocol";
 import { BRIDGE_NAME_OPTION, TsnetError } from "@tsnet/protocol";
 import { type BridgeDeps, cidrsOverlap, firewallNetwork } from "./deps.js";
@@ -119,6 +120,7 @@ export async function createNetwork(
     });
     await deps.firewall.sync();
     await deps.store.transaction((tx) => tx.put(networkKey(id), record), signal);
+    fillVethPool(deps, record);
     log.info(
       { bridge: config.bridge, mtu: config.mtu, internal: config.internal, adopted: !ownsBridge },
       "network created",
@@ -127,6 +129,20 @@ export async function createNetwork(
     await undo.run(log);
     throw error;
   }
+}
+
+/** What every endpoint of `network` gets: its veth pair's host end on the bridge, hairpin on, at the MTU. */
+export function vethAttachment(network: NetworkRecord): VethAttachment {
+  // Hairpin on the host end's port: without a userland proxy (Docker sets it when its proxy is off), a container
+  // reaching its own published port through a host address is DNATed back to itself, out the port it came in by.
+  return { mtu: network.mtu, master: network.bridge, hairpin: true };
+}
+
+/** Readies veth pairs for the network's endpoints in the background (nothing to wait for: a take makes one). */
+export function fillVethPool(deps: BridgeDeps, network: NetworkRecord): void {
+  deps.vethPool
+    ?.fill(vethAttachment(network))
+    .catch((error: unknown) => deps.log.warn({ err: error, bridge: network.bridge }, "cannot ready veth pairs"));
 }
 
 /**
@@ -153,18 +169,25 @@ export async function deleteNetwork(
     }
     return;
   }
-  const endpoints = deps.store.list<EndpointRecord>(endpointPrefix(id)).map(([, endpoint]) => endpoint);
   // A failed commit throws with nothing changed (see deleteEndpoint).
-  await deps.store.transaction((tx) => {
-    tx.delete(networkKey(id));
-    for (const endpoint of endpoints) tx.delete(`${endpointPrefix(id)}${endpoint.id}`);
-  }, signal);
+  await deps.store.transaction((tx) => tx.delete(networkKey(id)), signal);
+  // Endpoint records after the network's: from here no CreateEndpoint passes its network check (endpoints.ts).
+  // Should this second commit fail or the process die here, start-up reconcile drops records without a network.
+  const endpoints = deps.endpoints.list<EndpointRecord>(endpointPrefix(id)).map(([, endpoint]) => endpoint);
+  if (endpoints.length > 0) {
+    await deps.endpoints
+      .transaction((tx) => {
+        for (const endpoint of endpoints) tx.delete(`${endpointPrefix(id)}${endpoint.id}`);
+      }, cleanupSignal())
+      .catch((error: unknown) => log.warn({ err: error }, "cannot delete the network's endpoint records"));
+  }
   deps.firewall.deleteNetwork(id);
   await deps.firewall.sync().catch((error: unknown) => log.warn({ err: error }, "firewall update failed"));
   for (const endpoint of endpoints) {
     deps.ports.release(endpoint.id);
     await deps.reaper.reap(endpoint.hostVeth);
   }
+  await deps.vethPool?.discard(record.bridge);
   if (record.ownsBridge) {
     // Inline, not queued: a user-named bridge may be created again right after, and must not vanish then.
     await deps.namespace.links

@@ -8,6 +8,7 @@ import type { Link } from "@tsnet/kernel";
 import type { BridgeDeps } from "./deps.js";
 import { firewallNetwork } from "./deps.js";
 import { isOwnLinkName } from "./names.js";
+import { fillVethPool } from "./networks.js";
 import { toPortPublishes } from "./ports.js";
 import { ENDPOINT_PREFIX, type EndpointRecord, endpointKey, NETWORK_PREFIX, type NetworkRecord } from "./records.js";
 
@@ -33,7 +34,7 @@ function plainIp(cidr: string): string {
 export async function reconcile(deps: BridgeDeps, signal: AbortSignal): Promise<ReconcileSummary> {
   const { links, addresses } = deps.namespace;
   const networks = deps.store.list<NetworkRecord>(NETWORK_PREFIX).map(([, record]) => record);
-  const endpoints = deps.store.list<EndpointRecord>(ENDPOINT_PREFIX).map(([, record]) => record);
+  const endpoints = deps.endpoints.list<EndpointRecord>(ENDPOINT_PREFIX).map(([, record]) => record);
   const present = new Map<string, Link>((await links.list(signal)).map((link) => [link.name, link]));
   const summary: ReconcileSummary = {
     networks: networks.length,
@@ -69,6 +70,7 @@ export async function reconcile(deps: BridgeDeps, signal: AbortSignal): Promise<
         if (subnet.gateway !== undefined) await addresses.add(network.bridge, subnet.gateway, signal);
       }
       await links.setUp(network.bridge, signal);
+      fillVethPool(deps, network);
     } catch (error) {
       summary.failed.push(network.bridge);
       deps.log.error(
@@ -122,7 +124,7 @@ export async function reconcile(deps: BridgeDeps, signal: AbortSignal): Promise<
   }
 
   if (orphans.length > 0) {
-    await deps.store
+    await deps.endpoints
       .transaction((tx) => {
         for (const key of orphans) tx.delete(key);
       }, signal)

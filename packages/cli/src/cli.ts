@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { isTsnetError } from "@tsnet/protocol";
 import { openLmdbStore } from "@tsnet/store";
 import { AdminError, adminRequest, DaemonUnreachableError } from "./admin-client.js";
+import { endpointStoreDirectory } from "./compose.js";
 import {
   ConfigError,
   DEFAULT_ADMIN_SOCKET,
@@ -310,8 +311,16 @@ async function runGc(args: string[], io: CliIo, env: Record<string, string | und
     }
   } else {
     let store: Awaited<ReturnType<typeof openLmdbStore>>;
+    let endpoints: Awaited<ReturnType<typeof openLmdbStore>>;
     try {
       store = await openLmdbStore({ directory: config.stateDir });
+      endpoints = await openLmdbStore({
+        directory: endpointStoreDirectory(config.stateDir),
+        durability: "process",
+      }).catch(async (error: unknown) => {
+        await store.close();
+        throw error;
+      });
     } catch (error) {
       io.stderr(
         `tsnet gc --offline: ${(error as Error).message}\nA running daemon holds the state dir: run 'tsnet gc' without --offline so the daemon does it.\n`,
@@ -319,13 +328,14 @@ async function runGc(args: string[], io: CliIo, env: Record<string, string | und
       return EXIT_FAILURE;
     }
     try {
-      report = await collectGarbage(() => listNetworks({ store }), {
+      report = await collectGarbage(() => listNetworks({ store, endpoints }), {
         apply,
         mode: "offline",
         pluginName: config.pluginName ?? pluginNameOf(config.socket),
         ...(typeof settle === "string" ? { settleMs: Number(settle) } : {}),
       });
     } finally {
+      await endpoints.close();
       await store.close();
     }
   }

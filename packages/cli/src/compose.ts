@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { type BridgeDriver, createBridgeDriver } from "@tsnet/bridge";
 import { createIpam, type DefaultPool } from "@tsnet/ipam";
 import {
@@ -28,6 +29,10 @@ import { type LmdbStore, openLmdbStore } from "@tsnet/store";
 
 /** What the daemon serves, and how to release what the drivers hold (store, kernel sockets). */
 export interface ComposedDrivers {
+  /** The durable store in the state dir: network records, IPAM pools and addresses. */
+  store: LmdbStore;
+  /** The endpoint records' store in `<state dir>/endpoints` (durability "process", see {@link endpointStoreDirectory}). */
+  endpointStore: LmdbStore;
   networkDriver?: NetworkDriver;
   ipamDriver?: IpamDriver;
   /** Resolves with what the background reconciliation against Docker's API released, once it ran (undefined when stopped first or disabled). */
@@ -85,6 +90,16 @@ function graceFromEnvironment(): number | undefined {
   return Number.isInteger(value) && value >= 0 && value <= 600_000 ? value : undefined;
 }
 
+/**
+ * Where the bridge driver's endpoint records live: a store of their own, committed without fsync (durability
+ * "process"). An endpoint describes a veth pair, which dies with the running kernel; its record must survive a crash
+ * of the daemon (the page cache does), not of the host. So CreateEndpoint and DeleteEndpoint wait for no disk
+ * flush, while networks and IPAM allocations, which outlive reboots, stay fsync'd in the state dir's own store.
+ */
+export function endpointStoreDirectory(stateDir: string): string {
+  return join(stateDir, "endpoints");
+}
+
 /** How often the firewall checks that a restarted dockerd has not dropped our DOCKER-USER jump. */
 const DOCKER_USER_CHECK_MS = 10_000;
 
@@ -106,6 +121,12 @@ export async function composeDrivers(options: ComposeOptions): Promise<ComposedD
       logger: logger.child({ part: "store" }),
     });
     undo.push(() => store.close());
+    const endpointStore: LmdbStore = await openLmdbStore({
+      directory: endpointStoreDirectory(options.stateDir),
+      durability: "process",
+      logger: logger.child({ part: "endpoint-store" }),
+    });
+    undo.push(() => endpointStore.close());
     const linkGroup = linkGroupFor(options.pluginName);
     const namespace: NetlinkNamespace = await openNamespace(undefined, linkGroup === undefined ? {} : { linkGroup });
     undo.push(() => namespace.close());
@@ -122,6 +143,7 @@ export async function composeDrivers(options: ComposeOptions): Promise<ComposedD
       namespace,
       firewall,
       store,
+      endpointStore,
       logger: logger.child({ part: "bridge" }),
       ...(options.defaultMtu !== undefined ? { defaultMtu: options.defaultMtu } : {}),
     });
@@ -136,6 +158,7 @@ export async function composeDrivers(options: ComposeOptions): Promise<ComposedD
             docker: settings?.docker ?? new UnixDockerApi(dockerSocketPath(process.env)),
             pluginName: options.pluginName,
             store,
+            endpointStore,
             networkDriver,
             ipam: ipamDriver,
             activity,
@@ -145,6 +168,8 @@ export async function composeDrivers(options: ComposeOptions): Promise<ComposedD
             firstDelayMs: settings?.firstDelayMs ?? 100,
           });
     return {
+      store,
+      endpointStore,
       // dockerd sends GetCapabilities once per dockerd process, right after activating us: a restarted (maybe
       // crashed, so no teardown calls) dockerd is the moment to look again.
       networkDriver: trackNetworkDriver(networkDriver, activity, {

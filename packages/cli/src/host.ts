@@ -4,7 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { LINK_PREFIXES, STAGING_VETH_PREFIX } from "@tsnet/bridge";
+import { LINK_PREFIXES, POOL_VETH_PREFIX } from "@tsnet/bridge";
 import { DEFAULT_FIREWALL_NAMES, type FirewallNames, tsnetTables } from "@tsnet/kernel";
 import type { NetworkView } from "./state-view.js";
 
@@ -142,7 +142,7 @@ export function findOrphans(
     if (!LINK_PREFIXES.some((prefix) => link.name.startsWith(prefix)) || owned.has(link.name)) continue;
     if (link.peer !== undefined && owned.has(link.peer)) continue;
     if (options.daemonRunning) {
-      const pooled = link.name.startsWith(STAGING_VETH_PREFIX) || link.peer?.startsWith(STAGING_VETH_PREFIX) === true;
+      const pooled = link.name.startsWith(POOL_VETH_PREFIX) || link.peer?.startsWith(POOL_VETH_PREFIX) === true;
       if (pooled) continue;
     }
     orphans.push({ kind: "link", name: link.name, why: "tsnet link that no stored network or endpoint names" });

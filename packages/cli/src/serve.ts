@@ -2,12 +2,10 @@
 import { basename, extname } from "node:path";
 import { isTsnetError, type Logger } from "@tsnet/protocol";
 import { clearStaleSocket, createPluginApp, type ListeningServer, listen } from "@tsnet/server";
-import type { Store } from "@tsnet/store";
 import { type AdminServer, listenAdmin } from "./admin.js";
 import { type ComposeOptions, composeDrivers } from "./compose.js";
 import type { AddressPoolConfig } from "./config.js";
 import { RequestMetrics } from "./metrics.js";
-import { openStoreReader, type StoreReader } from "./state-reader.js";
 import { isIpamView, type StateSources } from "./state-view.js";
 import { packageVersion } from "./version.js";
 
@@ -73,7 +71,6 @@ export async function serve(options: ServeOptions): Promise<Daemon> {
   const metrics = new RequestMetrics();
   let server: ListeningServer | undefined;
   let admin: AdminServer | undefined;
-  let reader: StoreReader | undefined;
   try {
     const app = createPluginApp({
       networkDriver: drivers.networkDriver,
@@ -83,14 +80,12 @@ export async function serve(options: ServeOptions): Promise<Daemon> {
     });
     server = await listen(app, options.socketPath, { logger, closeTimeoutMs: options.closeTimeoutMs ?? 4_000 });
     if (options.adminSocketPath !== undefined) {
-      const exposed = drivers as { store?: Pick<Store, "list">; ipam?: unknown };
-      let store = exposed.store;
-      if (store === undefined && drivers.networkDriver !== undefined) {
-        reader = openStoreReader(options.stateDir);
-        store = reader;
-      }
-      const ipam = exposed.ipam ?? drivers.ipamDriver;
-      const sources: StateSources = { store, ipam: isIpamView(ipam) ? ipam : undefined };
+      const ipam = drivers.ipamDriver;
+      const sources: StateSources = {
+        store: drivers.store,
+        endpoints: drivers.endpointStore,
+        ipam: isIpamView(ipam) ? ipam : undefined,
+      };
       admin = await listenAdmin({
         version: packageVersion(),
         pluginName,
@@ -116,7 +111,6 @@ export async function serve(options: ServeOptions): Promise<Daemon> {
     }
   } catch (error) {
     await server?.close().catch(() => {});
-    await reader?.close().catch(() => {});
     await drivers.close().catch(() => {});
     throw error;
   }
@@ -142,7 +136,6 @@ export async function serve(options: ServeOptions): Promise<Daemon> {
       stopped ??= (async () => {
         await admin?.close();
         await plugin.close();
-        await reader?.close().catch(() => {});
         await drivers.close();
         logger.info({}, "stopped");
       })();

@@ -64,6 +64,8 @@ export interface PoolView {
 export interface StateSources {
   /** The shared store (bridge records); absent → networks unknown. */
   store?: Pick<Store, "list"> | undefined;
+  /** Where endpoint records live when apart from `store` (the daemon's process-durable endpoint store). */
+  endpoints?: Pick<Store, "list"> | undefined;
   /** The IPAM; absent → pools unknown. */
   ipam?: IpamView | undefined;
 }
@@ -92,7 +94,8 @@ function publishedOf(record: EndpointRecord): EndpointView["published"] {
 export function listNetworks(sources: StateSources): NetworkView[] {
   if (sources.store === undefined) return [];
   const endpoints = new Map<string, EndpointView[]>();
-  for (const [, record] of sources.store.list<EndpointRecord & Record<string, never>>(ENDPOINT_PREFIX)) {
+  const endpointStore = sources.endpoints ?? sources.store;
+  for (const [, record] of endpointStore.list<EndpointRecord & Record<string, never>>(ENDPOINT_PREFIX)) {
     const view: EndpointView = {
       id: record.id,
       networkId: record.networkId,

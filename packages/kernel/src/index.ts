@@ -23,4 +23,10 @@ export { type FdbEntry, type Neighbour, NetlinkNeighbours } from "./netlink-neig
 export { NftFirewall, type NftFirewallOptions } from "./nft-firewall.js";
 export { createLinkReaper, type LinkReaper, type LinkReaperOptions } from "./reaper.js";
 export { attachToNamespace, inNamespaceDo, type SandboxInterface } from "./sandbox.js";
-export { createVethPool, type VethPool, type VethPoolOptions } from "./veth-pool.js";
+export {
+  createVethPool,
+  type PooledVeth,
+  type VethAttachment,
+  type VethPool,
+  type VethPoolOptions,
+} from "./veth-pool.js";

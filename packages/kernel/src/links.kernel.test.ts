@@ -364,56 +364,74 @@ pool.after(async () => {
   await poolHandle.close();
 });
 
-pool("hands out a ready pair renamed, on the bridge, up, and refills behind it", async () => {
-  const subject = createVethPool(poolHandle.links, {
-    size: 3,
-    stagingPrefix: `${prefix}q`,
-    peerPrefix: `${prefix}r`,
-    refillDelayMs: 200,
-  });
-  await subject.fill(1500);
-  assert.is(subject.ready.get(1500), 3);
-  const peer = await subject.take(name("ph1"), { mtu: 1500, master: name("pb"), up: true });
-  assert.ok(subject.owns(peer));
-  const host = await poolHandle.links.get(name("ph1"));
-  assert.equal(host && host.kind === "veth" && [host.master, host.up, host.mtu, host.peer], [
-    name("pb"),
-    true,
-    1500,
-    peer,
-  ]);
-  assert.is(subject.ready.get(1500), 2);
-  for (let i = 0; i < 50 && subject.ready.get(1500) !== 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.is(subject.ready.get(1500), 3);
-  assert.is(
-    await subject.take(name("ph1"), { mtu: 1500, master: name("pb"), up: true }),
-    peer,
-    "a replay gets the same peer",
-  );
+pool(
+  "hands out ready pairs already on the bridge, up, at the MTU, with no kernel request; refills behind",
+  async () => {
+    const subject = createVethPool(poolHandle.links, {
+      size: 3,
+      hostPrefix: `${prefix}q`,
+      peerPrefix: `${prefix}r`,
+      refillDelayMs: 200,
+    });
+    const attachment = { mtu: 1400, master: name("pb"), hairpin: true };
+    await subject.fill(attachment);
+    const key = `1400/${name("pb")}/hairpin`;
+    assert.is(subject.ready.get(key), 3);
+    const before = (await poolHandle.links.list()).length;
+    const pair = await subject.take(attachment);
+    assert.ok(subject.owns(pair.host) && subject.owns(pair.peer));
+    assert.is((await poolHandle.links.list()).length, before, "taking a ready pair made no link");
+    const host = await poolHandle.links.get(pair.host);
+    assert.equal(host && host.kind === "veth" && [host.master, host.up, host.mtu, host.peer, host.hairpin], [
+      name("pb"),
+      true,
+      1400,
+      pair.peer,
+      true,
+    ]);
+    assert.match((await sh(`bridge -d link show dev ${pair.host}`)).stdout, /hairpin on/);
+    const peer = await poolHandle.links.get(pair.peer);
+    assert.equal([peer?.mtu, peer?.up], [1400, false]);
+    assert.is(subject.ready.get(key), 2);
+    for (let i = 0; i < 50 && subject.ready.get(key) !== 3; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.is(subject.ready.get(key), 3);
+    await subject.close();
+    const left = (await poolHandle.links.list()).filter((link) => link.name.startsWith(`${prefix}q`));
+    assert.equal(
+      left.map((link) => link.name),
+      [pair.host],
+      "close deletes the ready pairs, not the one handed out",
+    );
+    await poolHandle.links.delete(pair.host);
+  },
+);
+
+pool("makes a pair on the spot when none is ready for that attachment", async () => {
+  const subject = createVethPool(poolHandle.links, { size: 1, hostPrefix: `${prefix}q`, peerPrefix: `${prefix}r` });
+  const pair = await subject.take({ mtu: 1300, master: name("pb"), hairpin: true });
+  const host = await poolHandle.links.get(pair.host);
+  assert.equal([host?.master, host?.up, host?.mtu, host?.hairpin], [name("pb"), true, 1300, true]);
+  assert.is((await poolHandle.links.get(pair.peer))?.mtu, 1300);
   await subject.close();
-  const left = (await poolHandle.links.list()).filter((link) => link.name.startsWith(`${prefix}q`));
-  assert.equal(left, []);
+  await poolHandle.links.delete(pair.host);
 });
 
-pool("sets hairpin on the claimed port in the same slot, from a ready pair and from a fresh one", async () => {
-  const subject = createVethPool(poolHandle.links, { size: 1, stagingPrefix: `${prefix}q`, peerPrefix: `${prefix}r` });
-  await subject.fill(1500);
-  await subject.take(name("hh1"), { mtu: 1500, master: name("pb"), up: true, hairpin: true });
-  await subject.take(name("hh2"), { mtu: 1300, master: name("pb"), up: true, hairpin: true });
-  for (const host of [name("hh1"), name("hh2")]) {
-    const link = await poolHandle.links.get(host);
-    assert.equal([link?.master, link?.up, link?.hairpin], [name("pb"), true, true], host);
-    assert.match((await sh(`bridge -d link show dev ${host}`)).stdout, /hairpin on/);
-  }
+pool("discard deletes the ready pairs of one bridge only, also while a fill runs", async () => {
+  await poolHandle.links.addBridge(name("pc"), { mtu: 1500, up: true });
+  const subject = createVethPool(poolHandle.links, { size: 2, hostPrefix: `${prefix}q`, peerPrefix: `${prefix}r` });
+  await subject.fill({ mtu: 1500, master: name("pb") });
+  const filling = subject.fill({ mtu: 1500, master: name("pc") });
+  await subject.discard(name("pc"));
+  await filling;
+  const ports = async (bridge: string) =>
+    (await poolHandle.links.list()).filter((link) => link.master === bridge && link.name.startsWith(`${prefix}q`));
+  for (let i = 0; i < 100 && (await ports(name("pc"))).length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.is((await ports(name("pc"))).length, 0);
+  assert.is((await ports(name("pb"))).length, 2);
+  assert.equal([...subject.ready.values()], [2]);
   await subject.close();
-});
-
-pool("creates a pair on the spot when none is ready for that MTU", async () => {
-  const subject = createVethPool(poolHandle.links, { size: 1, stagingPrefix: `${prefix}q`, peerPrefix: `${prefix}r` });
-  const peer = await subject.take(name("ph2"), { mtu: 1400, master: name("pb"), up: true });
-  assert.is((await poolHandle.links.get(peer))?.mtu, 1400);
-  assert.is((await poolHandle.links.get(name("ph2")))?.master, name("pb"));
-  await subject.close();
+  await poolHandle.links.delete(name("pc"));
 });
 
 pool.run();

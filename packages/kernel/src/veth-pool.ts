@@ -1,160 +1,166 @@
 import { randomBytes } from "node:crypto";
-import { type Logger, silentLogger, TsnetError } from "@tsnet/protocol";
+import { type Logger, silentLogger } from "@tsnet/protocol";
 import type { NetlinkLinks } from "./netlink-links.js";
 
 export interface VethPoolOptions {
-  /** Pairs kept ready per MTU (default 8). */
+  /** Pairs kept ready per attachment (default 4). */
   size?: number;
-  /** Prefix of a ready pair's host end before it is claimed (default "tsvq-"). */
-  stagingPrefix?: string;
-  /** Prefix of the peer (container) end, which keeps its name (default "tsvr-"). */
+  /** Prefix of a pair's host end (default "tsvq-"); it keeps this name once taken. */
+  hostPrefix?: string;
+  /** Prefix of the peer (container) end, which keeps its name too (default "tsvr-"). */
   peerPrefix?: string;
   /** Quiet time after the last take before the pool refills, in ms (default 20). */
   refillDelayMs?: number;
   logger?: Logger;
 }
 
+/** Where and how a pair's host end is attached: what every pair made for it already has. */
+export interface VethAttachment {
+  /** MTU of both ends. */
+  mtu: number;
+  /** Bridge the host end is a port of. */
+  master?: string;
+  /** Hairpin mode on that port (with `master`). */
+  hairpin?: boolean;
+}
+
+/** A pair handed out by the pool: the host end, attached and up, and the peer, down, for the container. */
+export interface PooledVeth {
+  host: string;
+  peer: string;
+}
+
 /**
- * Veth pairs created ahead of time, so that CreateEndpoint costs one RTM_SETLINK (rename + master + up,
- * measured 0.31 ms median) instead of one RTM_NEWLINK (0.64 ms). Docker renames the container end and sets its
- * MAC itself inside the sandbox (libnetwork osl), so the peer keeps its pool name; only the MTU must be right
- * at creation, hence one pool per MTU.
+ * Veth pairs made ahead of time, already attached: both ends at the MTU, the host end a port of its bridge (hairpin
+ * as asked) and up. Taking a ready pair sends nothing to the kernel, so CreateEndpoint does no kernel work at all
+ * when one is ready. The host end stays NO-CARRIER (its port disabled) until the peer comes up in a container.
+ * Docker renames the peer and sets its MAC inside the sandbox (libnetwork osl), so both ends keep their pool names.
+ * One list per attachment: a bridge driver keeps a few pairs per network.
  */
 export interface VethPool {
   /**
-   * Claims a ready pair for `mtu`: its host end becomes `host`, on `master`, up (one request). Returns the
-   * peer's name. With no pair ready, creates one (one RTM_NEWLINK). If `host` already exists as a veth (a
-   * replayed CreateEndpoint) its peer is returned. Throws CONFLICT (name held by another kind), NOT_FOUND (no
-   * such bridge), UNAVAILABLE (deadline).
+   * Hands out a ready pair made for `attachment`, with no kernel request; with none ready, makes one now (one
+   * RTM_NEWLINK, plus one for hairpin). Either way the list refills in the background after a quiet moment.
+   * Throws NOT_FOUND (no such bridge), UNAVAILABLE (deadline) when a pair must be made now.
    */
-  take(
-    host: string,
-    options: { mtu: number; master?: string; up?: boolean; hairpin?: boolean },
-    signal?: AbortSignal,
-  ): Promise<string>;
-  /** True for names the pool made (staging host ends and peers), so a reconciler knows them as ours. */
+  take(attachment: VethAttachment, signal?: AbortSignal): Promise<PooledVeth>;
+  /** Makes pairs for `attachment` until `size` are ready. */
+  fill(attachment: VethAttachment, signal?: AbortSignal): Promise<void>;
+  /** Deletes the ready pairs attached to `master` and forgets them (before the bridge goes). */
+  discard(master: string): Promise<void>;
+  /** True for names the pool made (host ends and peers), so a reconciler knows them as its own. */
   owns(name: string): boolean;
-  /** Creates pairs for `mtu` until `size` are ready. */
-  fill(mtu: number, signal?: AbortSignal): Promise<void>;
-  /** Pairs ready now, per MTU. */
-  readonly ready: ReadonlyMap<number, number>;
+  /** Pairs ready now, per attachment key (`mtu/master/hairpin`). */
+  readonly ready: ReadonlyMap<string, number>;
   /** Stops refilling and deletes the pairs still ready. */
   close(): Promise<void>;
 }
 
-interface ReadyPair {
-  index: number;
-  staging: string;
-  peer: string;
+interface Shelf {
+  attachment: VethAttachment;
+  pairs: PooledVeth[];
+  filling: Promise<void> | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+function keyOf(attachment: VethAttachment): string {
+  return `${attachment.mtu}/${attachment.master ?? ""}/${attachment.hairpin === true ? "hairpin" : ""}`;
 }
 
 export function createVethPool(links: NetlinkLinks, options: VethPoolOptions = {}): VethPool {
-  const size = options.size ?? 8;
-  const stagingPrefix = options.stagingPrefix ?? "tsvq-";
+  const size = options.size ?? 4;
+  const hostPrefix = options.hostPrefix ?? "tsvq-";
   const peerPrefix = options.peerPrefix ?? "tsvr-";
   const refillDelayMs = options.refillDelayMs ?? 20;
   const log = options.logger ?? silentLogger;
-  const pools = new Map<number, ReadyPair[]>();
-  const filling = new Map<number, Promise<void>>();
-  const timers = new Map<number, NodeJS.Timeout>();
+  const shelves = new Map<string, Shelf>();
   let closed = false;
 
-  const readyOf = (mtu: number): ReadyPair[] => {
-    let list = pools.get(mtu);
-    if (list === undefined) {
-      list = [];
-      pools.set(mtu, list);
+  const shelfOf = (attachment: VethAttachment): Shelf => {
+    const key = keyOf(attachment);
+    let shelf = shelves.get(key);
+    if (shelf === undefined) {
+      shelf = { attachment: { ...attachment }, pairs: [], filling: undefined, timer: undefined };
+      shelves.set(key, shelf);
     }
-    return list;
+    return shelf;
   };
 
-  async function makePair(mtu: number, signal?: AbortSignal): Promise<ReadyPair> {
+  async function makePair(attachment: VethAttachment, signal?: AbortSignal): Promise<PooledVeth> {
     const id = randomBytes(5).toString("hex");
-    const staging = `${stagingPrefix}${id}`.slice(0, 15);
-    const peer = `${peerPrefix}${id}`.slice(0, 15);
-    await links.addVethPair(staging, peer, { mtu }, signal);
-    const link = await links.get(staging, signal);
-    if (link === undefined) throw new TsnetError("INTERNAL", `veth pool: "${staging}" vanished after creation`);
-    return { index: link.index, staging, peer };
+    const pair = { host: `${hostPrefix}${id}`.slice(0, 15), peer: `${peerPrefix}${id}`.slice(0, 15) };
+    await links.addVethPair(
+      pair.host,
+      pair.peer,
+      {
+        mtu: attachment.mtu,
+        up: true,
+        ...(attachment.master === undefined ? {} : { master: attachment.master }),
+        ...(attachment.hairpin === true ? { hairpin: true } : {}),
+      },
+      signal,
+    );
+    return pair;
   }
 
-  async function fill(mtu: number, signal?: AbortSignal): Promise<void> {
-    const running = filling.get(mtu);
-    if (running !== undefined) return running;
+  function fillShelf(shelf: Shelf, signal?: AbortSignal): Promise<void> {
+    if (shelf.filling !== undefined) return shelf.filling;
+    const key = keyOf(shelf.attachment);
     const work = (async () => {
-      const list = readyOf(mtu);
-      while (!closed && list.length < size) list.push(await makePair(mtu, signal));
-    })().finally(() => filling.delete(mtu));
-    filling.set(mtu, work);
+      // A discarded shelf (its bridge is going) stops growing; a pair made meanwhile is deleted, not shelved.
+      while (!closed && shelves.get(key) === shelf && shelf.pairs.length < size) {
+        const pair = await makePair(shelf.attachment, signal);
+        if (closed || shelves.get(key) !== shelf) {
+          await links.deleteMany([pair.host]);
+          return;
+        }
+        shelf.pairs.push(pair);
+      }
+    })().finally(() => {
+      shelf.filling = undefined;
+    });
+    shelf.filling = work;
     return work;
   }
 
-  function scheduleRefill(mtu: number): void {
+  function scheduleRefill(shelf: Shelf): void {
     if (closed) return;
-    clearTimeout(timers.get(mtu));
-    const timer = setTimeout(() => {
-      timers.delete(mtu);
-      fill(mtu).catch((error: unknown) => log.warn({ err: error, mtu }, "veth pool refill failed"));
+    clearTimeout(shelf.timer);
+    shelf.timer = setTimeout(() => {
+      shelf.timer = undefined;
+      fillShelf(shelf).catch((error: unknown) =>
+        log.warn({ err: error, attachment: keyOf(shelf.attachment) }, "veth pool refill failed"),
+      );
     }, refillDelayMs);
-    timer.unref();
-    timers.set(mtu, timer);
+    shelf.timer.unref();
   }
 
-  async function take(
-    host: string,
-    request: { mtu: number; master?: string; up?: boolean; hairpin?: boolean },
-    signal?: AbortSignal,
-  ): Promise<string> {
-    const claim = {
-      up: request.up === true,
-      ...(request.master === undefined ? {} : { master: request.master }),
-      ...(request.hairpin === true ? { hairpin: true } : {}),
-    };
-    const list = readyOf(request.mtu);
-    scheduleRefill(request.mtu);
-    for (let pair = list.shift(); pair !== undefined; pair = list.shift()) {
-      try {
-        await links.claim(pair.index, host, claim, signal);
-        return pair.peer;
-      } catch (error) {
-        const code = (error as { code?: string }).code;
-        if (code === "NOT_FOUND" && (await links.get(pair.staging, signal)) === undefined) continue; // deleted by hand
-        list.unshift(pair); // still good: the failure is about `host` or `master`
-        if (code === "CONFLICT") return replayed(host, error);
-        throw error;
-      }
-    }
-    const id = randomBytes(5).toString("hex");
-    const peer = `${peerPrefix}${id}`.slice(0, 15);
-    try {
-      await links.addVethPair(host, peer, { mtu: request.mtu, ...claim }, signal);
-    } catch (error) {
-      if ((error as { code?: string }).code === "CONFLICT") return replayed(host, error);
-      throw error;
-    }
-    return peer;
-  }
-
-  async function replayed(host: string, error: unknown): Promise<string> {
-    const existing = await links.get(host);
-    if (existing?.kind === "veth" && existing.peer !== undefined) return existing.peer;
-    throw error;
+  async function drop(shelf: Shelf): Promise<void> {
+    clearTimeout(shelf.timer);
+    shelves.delete(keyOf(shelf.attachment));
+    await shelf.filling?.catch(() => {});
+    const hosts = shelf.pairs.map((pair) => pair.host);
+    shelf.pairs = [];
+    await links.deleteMany(hosts);
   }
 
   return {
-    take,
-    fill,
-    owns: (name) => name.startsWith(stagingPrefix) || name.startsWith(peerPrefix),
+    async take(attachment, signal) {
+      const shelf = shelfOf(attachment);
+      scheduleRefill(shelf);
+      return shelf.pairs.shift() ?? makePair(attachment, signal);
+    },
+    fill: (attachment, signal) => fillShelf(shelfOf(attachment), signal),
+    async discard(master) {
+      await Promise.all([...shelves.values()].filter((shelf) => shelf.attachment.master === master).map(drop));
+    },
+    owns: (name) => name.startsWith(hostPrefix) || name.startsWith(peerPrefix),
     get ready() {
-      return new Map([...pools].map(([mtu, list]) => [mtu, list.length]));
+      return new Map([...shelves].map(([key, shelf]) => [key, shelf.pairs.length]));
     },
     async close() {
       closed = true;
-      for (const timer of timers.values()) clearTimeout(timer);
-      await Promise.allSettled(filling.values());
-      const names = [...pools.values()].flat().map((pair) => pair.staging);
-      pools.clear();
-      await links.deleteMany(names);
+      await Promise.all([...shelves.values()].map(drop));
     },
   };
 }

@@ -46,6 +46,8 @@ export interface DockerReconcileOptions {
   /** The name Docker knows the plugin by (network `Driver` / `IPAM.Driver`). */
   pluginName: string;
   store: Store;
+  /** Where the bridge driver keeps endpoint records (its `endpointStore`); default `store`. */
+  endpointStore?: Store;
   /** The bridge driver, when served: orphaned networks and endpoints are deleted through it. */
   networkDriver?: Pick<NetworkDriver, "deleteNetwork" | "deleteEndpoint">;
   /** The IPAM, when served: orphaned pools and addresses are released through it. */
@@ -85,11 +87,16 @@ function callSignal(outer: AbortSignal | undefined): AbortSignal {
 }
 
 /** Reads what tsnet holds now: the bridge driver's records and the IPAM's pools and addresses. */
-export function readHeldState(store: Store, ipam: Ipam | undefined, withNetworks: boolean): HeldState {
+export function readHeldState(
+  store: Store,
+  ipam: Ipam | undefined,
+  withNetworks: boolean,
+  endpointStore: Store = store,
+): HeldState {
   const held: HeldState = { networks: [], endpoints: [], pools: [], addresses: new Map() };
   if (withNetworks) {
     held.networks = store.list<NetworkRecord>(NETWORK_PREFIX).map(([, record]) => record.id);
-    held.endpoints = store
+    held.endpoints = endpointStore
       .list<EndpointRecord>(ENDPOINT_PREFIX)
       .map(([, record]) => ({ networkId: record.networkId, endpointId: record.id }));
   }
@@ -142,7 +149,7 @@ export async function reconcileWithDocker(options: DockerReconcileOptions): Prom
   const withNetworks = options.networkDriver !== undefined;
   const watch = options.activity.watch();
   try {
-    const heldFirst = readHeldState(options.store, options.ipam, withNetworks);
+    const heldFirst = readHeldState(options.store, options.ipam, withNetworks, options.endpointStore);
     const firstView = await lookAtDocker(options, spaces);
     const first = findOrphans(heldFirst, firstView);
     let released: Orphans = { networks: [], endpoints: [], pools: [], addresses: [] };
@@ -152,7 +159,7 @@ export async function reconcileWithDocker(options: DockerReconcileOptions): Prom
       await sleep(options.graceMs ?? 10_000, options.signal);
       const view = await lookAtDocker(options, spaces);
       dockerNetworks = view.networks.length;
-      const second = findOrphans(readHeldState(options.store, options.ipam, withNetworks), view);
+      const second = findOrphans(readHeldState(options.store, options.ipam, withNetworks, options.endpointStore), view);
       released = confirmOrphans(first, second, watch.touched);
     }
     const failed = await release(options, released, watch.touched, log);
