@@ -69,6 +69,8 @@ test("onRequest sees each answered call with its status, and a throwing hook cha
   const bad = await dispatcher.dispatch("POST", "/IpamDriver.RequestPool", async () => "{", signal);
   assert.is(ok.status, 200);
   assert.is(bad.status, 400);
+  assert.equal(seen, [], "the hook runs after the reply is handed back, not before");
+  await new Promise((resolve) => setImmediate(resolve));
   assert.equal(seen, [
     ["IpamDriver.GetCapabilities", 200],
     ["IpamDriver.RequestPool", 400],

@@ -33,7 +33,8 @@ export interface PluginAppOptions {
   maxBodyBytes?: number | undefined;
   /**
    * Called once per answered request with the call (`NetworkDriver.Join`, or the path for unknown ones), the
-   * status and the duration, e.g. for metrics. Must not throw (a throw is swallowed).
+   * status and the duration, e.g. for metrics, once the reply is handed back (in a setImmediate, like the log line).
+   * Must not throw (a throw is swallowed).
    */
   onRequest?: ((call: string, status: number, durationMs: number) => void) | undefined;
 }
@@ -208,13 +209,11 @@ export class PluginDispatcher {
         this.#logger.error({ ...logFields(path, request), err: cause.message, stack: cause.stack }, "request failed");
       }
     }
-    if (this.#logger !== silentLogger) this.#log(path, request, reply.status, started);
-    if (this.#onRequest !== undefined) {
-      try {
-        this.#onRequest(path.slice(1), reply.status, performance.now() - started);
-      } catch {
-        // a metrics hook must never change a reply
-      }
+    const durationMs = performance.now() - started;
+    // The log line and the metrics hook run once the reply is written (the transports write it in this turn's
+    // microtasks): a log write is a syscall, and Docker's call should not wait for it.
+    if (this.#logger !== silentLogger || this.#onRequest !== undefined) {
+      setImmediate(() => this.#afterReply(path, request, reply.status, durationMs));
     }
     return reply;
   }
@@ -251,10 +250,21 @@ export class PluginDispatcher {
     return { reply: { status: 200, body: JSON.stringify(result.response ?? {}) }, request: result.request };
   }
 
-  #log(path: string, request: unknown, status: number, started: number): void {
+  #afterReply(path: string, request: unknown, status: number, durationMs: number): void {
+    if (this.#logger !== silentLogger) this.#log(path, request, status, durationMs);
+    if (this.#onRequest !== undefined) {
+      try {
+        this.#onRequest(path.slice(1), status, durationMs);
+      } catch {
+        // a metrics hook must never change a reply
+      }
+    }
+  }
+
+  #log(path: string, request: unknown, status: number, durationMs: number): void {
     const fields = logFields(path, request);
     fields.status = status;
-    fields.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    fields.durationMs = Math.round(durationMs * 1000) / 1000;
     // Docker tolerates 404 on Program/Revoke/Discover: routine, not a warning
     if (status >= 500) this.#logger.error(fields, "request");
     else if (status >= 400 && status !== 404) this.#logger.warn(fields, "request");
