@@ -20,6 +20,7 @@ import {
 import {
   cleanup,
   docker,
+  endpointPorts,
   eventually,
   freeSubnet,
   hostLinks,
@@ -37,14 +38,6 @@ test.after(async () => {
 });
 
 /** Host links enslaved to a bridge. */
-function portsOf(bridge: string): string[] {
-  const text = execFileSync("ip", ["-o", "link", "show", "master", bridge], { encoding: "utf8" });
-  return text
-    .split("\n")
-    .map((line) => /^\d+:\s+([^:@]+)/.exec(line)?.[1] ?? "")
-    .filter(Boolean);
-}
-
 function hostAddresses(): string {
   return execFileSync("ip", ["-o", "addr", "show"], { encoding: "utf8" });
 }
@@ -115,7 +108,10 @@ test("a colliding -p is refused naming the port; the second container leaves no 
   ]);
   assert.is.not(second.code, 0, "the second container did not start");
   assert.ok(second.stderr.includes(String(port)), `the error names port ${port}: ${second.stderr.trim()}`);
-  assert.ok(await eventually(() => portsOf(bridge).length === 1, 5_000), `one port left: ${portsOf(bridge)}`);
+  assert.ok(
+    await eventually(() => endpointPorts(bridge).length === 1, 5_000),
+    `one port left: ${endpointPorts(bridge)}`,
+  );
   assert.is(await fetchFromHost(`http://127.0.0.1:${port}/`), "first", "the first container keeps the port");
   await docker(["rm", "-f", first.name]);
   await removeNetwork(network.name);

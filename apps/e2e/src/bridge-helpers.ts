@@ -8,6 +8,7 @@ import {
   callPlugin,
   createNetwork,
   docker,
+  endpointVeth,
   ensureBusyboxImage,
   ensureDocker,
   execIn,
@@ -200,12 +201,12 @@ export function dockerUserJump(comment?: string): boolean {
   }
 }
 
-/** Host links of tsnet (`tsbr-`, `tsve-`, `tsvp-`) whose names contain any of `ids`' first 10 hex. */
+/** Host links of tsnet for `ids`: bridges named after a NetworkID, and the host veths of EndpointIDs (by alias). */
 export function linksOf(ids: readonly string[]): string[] {
   const shorts = ids.map((id) => id.slice(0, 10));
-  return ["tsbr-", "tsve-", "tsvp-"].flatMap((prefix) =>
-    hostLinks(prefix).filter((name) => shorts.some((short) => name.endsWith(short))),
-  );
+  const bridges = hostLinks("tsbr-").filter((name) => shorts.some((short) => name.endsWith(short)));
+  const veths = ids.map(endpointVeth).filter((name): name is string => name !== undefined);
+  return [...bridges, ...veths];
 }
 
 /** Kernel counters of UDP in a container's namespace (from /proc/net/snmp). */

@@ -12,6 +12,7 @@ import {
   createNetwork,
   docker,
   ensureDocker,
+  eventually,
   fixture,
   freeSubnet,
   hostLinks,
@@ -61,8 +62,12 @@ daemonSuite("Plugin.Activate lists only NetworkDriver and IpamDriver", () => {
 
 daemonSuite("Docker activates the daemon by its socket name on first use", async () => {
   const daemon = running.get();
+  // The log line is written just after the reply: give it a moment to reach the pipe.
+  assert.ok(
+    await eventually(() => loggedCalls(daemon, "Plugin.Activate") >= 1, 2_000),
+    "the daemon logs one line per request (the harness's own Activate probe)",
+  );
   const before = loggedCalls(daemon, "Plugin.Activate");
-  assert.ok(before >= 1, "the daemon logs one line per request (the harness's own Activate probe)");
   // Any -d/--ipam-driver reference makes dockerd look the plugin up and activate it; the network may or may not
   // be created, depending on what Activate lists (the next tests check that).
   const network = uniqueName("net");

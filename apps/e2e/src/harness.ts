@@ -613,6 +613,31 @@ export function hostLinks(prefix: string): string[] {
     .filter((name) => name.startsWith(prefix));
 }
 
+/** Link name → EndpointID, for `ip -o link` lines (of `args`) whose alias names a tsnet endpoint. */
+function aliasedEndpoints(args: readonly string[]): Map<string, string> {
+  const text = execFileSync("ip", ["-o", "link", "show", ...args], { encoding: "utf8" });
+  const found = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const match = /^\d+:\s+([^:@]+).*\balias tsnet endpoint ([0-9a-f]+)/.exec(line);
+    if (match !== null) found.set(match[1] as string, match[2] as string);
+  }
+  return found;
+}
+
+/**
+ * The host veth of an endpoint, found by the alias the bridge driver gives it (`tsnet endpoint ID network ID`):
+ * host ends from the veth pool carry pool names, not the EndpointID. Undefined when there is none.
+ */
+export function endpointVeth(endpointId: string): string | undefined {
+  for (const [name, id] of aliasedEndpoints([])) if (id === endpointId) return name;
+  return undefined;
+}
+
+/** The ports of `bridge` that belong to endpoints; the veth pool's ready pairs (no alias) are left out. */
+export function endpointPorts(bridge: string): string[] {
+  return [...aliasedEndpoints(["master", bridge]).keys()];
+}
+
 /** The host's nftables tables as "family name" lines, e.g. "inet tsnet". */
 export function nftTables(): string[] {
   const text = execFileSync("nft", ["list", "tables"], { encoding: "utf8" });

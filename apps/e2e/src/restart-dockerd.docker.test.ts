@@ -12,6 +12,7 @@ import {
   containerAddress,
   createNetwork,
   docker,
+  endpointVeth,
   ensureBusyboxImage,
   eventually,
   fixture,
@@ -24,7 +25,6 @@ import {
 import {
   allocatedAddresses,
   endpointIdOf,
-  hostVethOf,
   lastDockerReconcile,
   type PrivateDockerd,
   startPrivateDockerd,
@@ -86,7 +86,7 @@ test("containers come back with their addresses and reach each other; nothing al
     "new EndpointIDs after the restart",
   );
   assert.ok(
-    await eventually(() => oldEndpoints.every((id) => !hostLinks("tsve-").includes(hostVethOf(id)))),
+    await eventually(() => oldEndpoints.every((id) => endpointVeth(id) === undefined)),
     "the old endpoints' veths are gone",
   );
 });
@@ -131,7 +131,7 @@ test("after a dockerd crash (kill -9, no teardown calls) the endpoints Docker dr
     "the IPAM holds the gateway and the two containers' addresses, nothing leaked",
   );
   assert.ok(
-    await eventually(() => oldEndpoints.every((id) => !hostLinks("tsve-").includes(hostVethOf(id)))),
+    await eventually(() => oldEndpoints.every((id) => endpointVeth(id) === undefined)),
     "the old endpoints' veths are gone",
   );
 });

@@ -62,11 +62,6 @@ export function endpointIdOf(container: string, network: string): Promise<string
   ]);
 }
 
-/** The host-side veth tsnet's bridge driver names after an EndpointID (`tsve-` + its first 10 hex). */
-export function hostVethOf(endpointId: string): string {
-  return `tsve-${endpointId.slice(0, 10).toLowerCase()}`;
-}
-
 /** The bridge tsnet's bridge driver names after a NetworkID. */
 export function bridgeOf(networkId: string): string {
   return `tsbr-${networkId.slice(0, 10).toLowerCase()}`;

@@ -2,7 +2,6 @@
 // at most 36 operations or 40 s, 3 kills): afterwards no two running containers share an address, the plugin
 // still serves; once every container is gone and the plugin has reconciled, the IPAM holds only the gateway and
 // no veth is left on the bridge or anywhere else under an endpoint's name.
-import { execFileSync } from "node:child_process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -10,6 +9,8 @@ import {
   cleanup,
   createNetwork,
   docker,
+  endpointPorts,
+  endpointVeth,
   ensureBusyboxImage,
   ensureDocker,
   fixture,
@@ -20,7 +21,7 @@ import {
   tryDocker,
   uniqueName,
 } from "./harness.js";
-import { allocatedAddresses, bridgeOf, hostVethOf, lastDockerReconcile, waitForOutput } from "./restart-helpers.js";
+import { allocatedAddresses, bridgeOf, lastDockerReconcile, waitForOutput } from "./restart-helpers.js";
 
 const GRACE_ENV = { TSNET_RECONCILE_GRACE_MS: "1000" };
 const WORKERS = 3;
@@ -44,14 +45,6 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Links enslaved to a bridge (`ip -o link show master BRIDGE`). */
-function bridgeMembers(bridge: string): string[] {
-  const text = execFileSync("ip", ["-o", "link", "show", "master", bridge], { encoding: "utf8" });
-  return text
-    .split("\n")
-    .map((line) => /^\d+:\s+([^:@]+)/.exec(line)?.[1] ?? "")
-    .filter(Boolean);
-}
-
 test("no duplicate address, no leaked address, no leftover interface", async () => {
   let daemon = running.get();
   const subnet = await freeSubnet();
@@ -138,13 +131,12 @@ test("no duplicate address, no leaked address, no leftover interface", async () 
     "only the gateway",
   );
   const clean = async () => {
-    const links = hostLinks("tsv");
-    const members = bridgeMembers(bridgeOf(network.id));
-    return members.length === 0 && ![...endpointIds].some((id) => links.includes(hostVethOf(id)));
+    const members = endpointPorts(bridgeOf(network.id));
+    return members.length === 0 && ![...endpointIds].some((id) => endpointVeth(id) !== undefined);
   };
   for (let i = 0; i < 50 && !(await clean()); i++) await sleep(100);
-  assert.equal(bridgeMembers(bridgeOf(network.id)), [], "no veth left on the network's bridge");
-  const leftovers = [...endpointIds].map(hostVethOf).filter((name) => hostLinks("tsve-").includes(name));
+  assert.equal(endpointPorts(bridgeOf(network.id)), [], "no endpoint's veth left on the network's bridge");
+  const leftovers = [...endpointIds].filter((id) => endpointVeth(id) !== undefined);
   assert.equal(leftovers, [], "no host veth of any endpoint the storm made");
   await docker(["network", "rm", network.name]);
   assert.not.ok(hostLinks("tsbr-").includes(bridgeOf(network.id)), "the bridge went with the network");

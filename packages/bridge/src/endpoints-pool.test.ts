@@ -4,6 +4,7 @@ import type { Store } from "@tsnet/store";
 import { MemoryStore } from "@tsnet/store/testing";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { endpointAlias } from "./endpoints.js";
 import {
   assertRejects,
   callContext,
@@ -93,8 +94,13 @@ pooled(
     assert.equal([pool.taken, replayed], [1, created], "a replay takes no second pair and answers the same");
     const joined = await driver.join({ ...request, SandboxKey: "", Options: request.Options }, callContext());
     assert.is(joined.InterfaceName?.SrcName, "tsvp-pool000000");
+    await new Promise((resolve) => setImmediate(resolve));
     const hostEnd = namespace.links.snapshot().find((link) => link.name === "tsvq-pool000000");
-    assert.equal([hostEnd?.master, hostEnd?.up, hostEnd?.hairpin], [bridge, true, true]);
+    assert.equal(
+      [hostEnd?.master, hostEnd?.up, hostEnd?.hairpin, hostEnd?.alias],
+      [bridge, true, true, endpointAlias(networkId, request.EndpointID)],
+      "attached, and named for its endpoint just after the reply",
+    );
     const restarted = await createMemoryBridge({ host, store, vethPool: pool });
     assert.equal(restarted.driver.lastReconcile?.removed, []);
     await restarted.driver.deleteEndpoint(request, callContext());

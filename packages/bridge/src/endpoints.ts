@@ -161,11 +161,23 @@ export async function createEndpoint(
       tx.put(key, record);
     }, signal);
     log.debug({ hostVeth, peerVeth, macAddress }, "endpoint created");
+    // The host end names its endpoint for whoever reads `ip link` (a pool pair's name says nothing). Nothing depends
+    // on it, so it is sent after the reply is written.
+    setImmediate(() => {
+      links
+        .setAlias(hostVeth, endpointAlias(request.NetworkID, request.EndpointID), cleanupSignal())
+        .catch((error: unknown) => log.debug({ err: error, hostVeth }, "cannot set the veth's alias"));
+    });
     return responseOf(record);
   } catch (error) {
     await undo.run(log);
     throw error;
   }
+}
+
+/** The alias of an endpoint's host veth: `tsnet endpoint ID network ID` (full ids, 152 bytes). */
+export function endpointAlias(networkId: string, endpointId: string): string {
+  return `tsnet endpoint ${endpointId} network ${networkId}`;
 }
 
 function plainIp(cidr: string): string {
