@@ -24,6 +24,9 @@ import {
   Undo,
 } from "./records.js";
 
+/** How long after CreateEndpoint's reply its veth gets its alias (see createEndpoint). */
+export const ALIAS_DELAY_MS = 10;
+
 const MAC_ADDRESS_LABEL = "com.docker.network.endpoint.macaddress";
 const PORT_MAP_LABEL = "com.docker.network.portmap";
 const EXPOSED_PORTS_LABEL = "com.docker.network.endpoint.exposedports";
@@ -162,12 +165,13 @@ export async function createEndpoint(
     }, signal);
     log.debug({ hostVeth, peerVeth, macAddress }, "endpoint created");
     // The host end names its endpoint for whoever reads `ip link` (a pool pair's name says nothing). Nothing depends
-    // on it, so it is sent after the reply is written.
-    setImmediate(() => {
+    // on it, so it is sent a little after the reply: Docker's Join follows the reply at once and should not queue
+    // behind it.
+    setTimeout(() => {
       links
         .setAlias(hostVeth, endpointAlias(request.NetworkID, request.EndpointID), cleanupSignal())
         .catch((error: unknown) => log.debug({ err: error, hostVeth }, "cannot set the veth's alias"));
-    });
+    }, ALIAS_DELAY_MS).unref();
     return responseOf(record);
   } catch (error) {
     await undo.run(log);

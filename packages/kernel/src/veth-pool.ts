@@ -9,7 +9,7 @@ export interface VethPoolOptions {
   hostPrefix?: string;
   /** Prefix of the peer (container) end, which keeps its name too (default "tsvr-"). */
   peerPrefix?: string;
-  /** Quiet time after the last take before the pool refills, in ms (default 20). */
+  /** Quiet time after the last take before the pool refills, in ms (default 20); at half full or less it refills at once. */
   refillDelayMs?: number;
   logger?: Logger;
 }
@@ -40,7 +40,8 @@ export interface PooledVeth {
 export interface VethPool {
   /**
    * Hands out a ready pair made for `attachment`, with no kernel request; with none ready, makes one now (one
-   * RTM_NEWLINK, plus one for hairpin). Either way the list refills in the background after a quiet moment.
+   * RTM_NEWLINK, plus one for hairpin). Either way the list refills in the background: after a quiet moment, or at
+   * once when half of it or more is gone (a burst of takes).
    * Throws NOT_FOUND (no such bridge), UNAVAILABLE (deadline) when a pair must be made now.
    */
   take(attachment: VethAttachment, signal?: AbortSignal): Promise<PooledVeth>;
@@ -125,6 +126,15 @@ export function createVethPool(links: NetlinkLinks, options: VethPoolOptions = {
 
   function scheduleRefill(shelf: Shelf): void {
     if (closed) return;
+    if (shelf.pairs.length <= size / 2) {
+      // A burst (containers started back to back) would keep a quiet moment from ever coming: refill now.
+      clearTimeout(shelf.timer);
+      shelf.timer = undefined;
+      fillShelf(shelf).catch((error: unknown) =>
+        log.warn({ err: error, attachment: keyOf(shelf.attachment) }, "veth pool refill failed"),
+      );
+      return;
+    }
     clearTimeout(shelf.timer);
     shelf.timer = setTimeout(() => {
       shelf.timer = undefined;
@@ -147,8 +157,9 @@ export function createVethPool(links: NetlinkLinks, options: VethPoolOptions = {
   return {
     async take(attachment, signal) {
       const shelf = shelfOf(attachment);
+      const pair = shelf.pairs.shift();
       scheduleRefill(shelf);
-      return shelf.pairs.shift() ?? makePair(attachment, signal);
+      return pair ?? makePair(attachment, signal);
     },
     fill: (attachment, signal) => fillShelf(shelfOf(attachment), signal),
     async discard(master) {
