@@ -134,12 +134,14 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "tsnet-bench-"));
   // the in-memory driver answers a fixed address, so every server sends the same bytes
   const ipam = { ...createCountingIpamDriver(), requestAddress: async () => ({ Address: "10.99.0.2/24", Data: {} }) };
-  const direct = await listen(createPluginApp({ ipamDriver: ipam }), join(dir, "direct.sock"));
+  const socket = await listen(createPluginApp({ ipamDriver: ipam }), join(dir, "socket.sock"));
+  const direct = await listen(createPluginApp({ ipamDriver: ipam }), join(dir, "direct.sock"), { transport: "direct" });
   const hono = await listen(createPluginApp({ ipamDriver: ipam }), join(dir, "hono.sock"), { transport: "hono" });
   const bareSocket = join(dir, "bare.sock");
   const bare = await bareServer(bareSocket);
   const servers: Array<[name: string, socket: string]> = [
-    ["tsnet listen() (direct)", direct.socketPath],
+    ["tsnet listen() (socket, default)", socket.socketPath],
+    ["tsnet listen() (direct node:http)", direct.socketPath],
     ["tsnet listen() via Hono adapter", hono.socketPath],
     ["bare node:http", bareSocket],
   ];
@@ -187,6 +189,7 @@ async function main(): Promise<void> {
     for (const row of rows) console.log(row);
   } finally {
     client.kill();
+    await socket.close();
     await direct.close();
     await hono.close();
     await new Promise((resolve) => bare.close(resolve));

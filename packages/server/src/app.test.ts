@@ -48,7 +48,7 @@ interface Harness {
 }
 
 async function start(
-  transport: "direct" | "hono",
+  transport: "socket" | "direct" | "hono",
   options: PluginAppOptions = {},
   requestTimeoutMs?: number,
 ): Promise<Harness> {
@@ -70,7 +70,7 @@ const both = (): PluginAppOptions => ({
   ipamDriver: createCountingIpamDriver(),
 });
 
-for (const transport of ["direct", "hono"] as const) {
+for (const transport of ["socket", "direct", "hono"] as const) {
   const http = suite(`plugin app over a unix socket (${transport})`);
 
   http("Plugin.Activate lists exactly the interfaces composed in", async () => {

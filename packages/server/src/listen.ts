@@ -2,8 +2,8 @@
  * Serves a plugin app on a unix socket, the way dockerd dials v1 plugins (`/run/docker/plugins/NAME.sock`). No TCP.
  */
 import { chmod, lstat, mkdir, unlink } from "node:fs/promises";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect } from "node:net";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { connect, type Server as NetServer } from "node:net";
 import { dirname } from "node:path";
 import { getRequestListener } from "@hono/node-server";
 import { type Logger, silentLogger, TsnetError } from "@tsnet/protocol";
@@ -11,6 +11,7 @@ import type { Hono } from "hono";
 import { dispatcherOf, type PluginEnv } from "./app.js";
 import { readIncoming } from "./body.js";
 import type { PluginDispatcher, PluginReply } from "./dispatch.js";
+import { createHttp1Server } from "./http1.js";
 
 export interface ListenOptions {
   /** A client must send its whole request (headers and body) within this many ms, or is dropped. Default 10 000. */
@@ -27,17 +28,18 @@ export interface ListenOptions {
   closeTimeoutMs?: number | undefined;
   logger?: Logger | undefined;
   /**
-   * How requests reach an app made by createPluginApp: "direct" (default) hands node:http requests straight to its
-   * dispatcher; "hono" goes through @hono/node-server and the Hono app. Same replies either way; "direct" skips the
-   * Web Request/Response adapter, about 40% of the per-request CPU (bench/serve.bench.ts). Other apps always use "hono".
+   * How requests reach an app made by createPluginApp. "socket" (default): the plugin's own HTTP/1.1 parser on
+   * node:net (./http1.ts), the least work per call. "direct": node:http hands requests straight to the dispatcher.
+   * "hono": @hono/node-server and the Hono app. Same replies every way. Other apps always use "hono".
    */
-  transport?: "direct" | "hono" | undefined;
+  transport?: "socket" | "direct" | "hono" | undefined;
 }
 
 /** A listening plugin server. */
 export interface ListeningServer {
   readonly socketPath: string;
-  readonly server: Server;
+  /** The listening server: a node:net Server ("socket" transport) or node:http's. */
+  readonly server: NetServer;
   /** Stops accepting, lets in-flight requests finish (up to closeTimeoutMs), then removes the socket file. */
   close(): Promise<void>;
 }
@@ -178,35 +180,19 @@ function honoListener(app: Hono<PluginEnv>, logger: Logger) {
   };
 }
 
-/**
- * Serves `app` on a unix socket: creates the parent directory, replaces a stale socket file, refuses a socket
- * another process still serves, and sets the socket's mode (0660).
- *
- * @throws CONFLICT when the socket is served by another process or the path is not a socket; UNAVAILABLE when the
- *   socket cannot be created
- */
-export async function listen(
-  app: Hono<PluginEnv>,
-  socketPath: string,
-  options: ListenOptions = {},
-): Promise<ListeningServer> {
-  const logger = options.logger ?? silentLogger;
-  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
-  const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
-  await mkdir(dirname(socketPath), { recursive: true });
-  await clearStaleSocket(socketPath, logger);
-
-  const dispatcher = dispatcherOf(app);
-  const handle =
-    dispatcher !== undefined && options.transport !== "hono"
-      ? directListener(dispatcher, logger)
-      : honoListener(app, logger);
+/** node:http's server for the "direct" and "hono" transports, with the same close steps as the socket one. */
+function nodeHttpServer(
+  handle: (incoming: IncomingMessage, outgoing: ServerResponse) => void,
+  requestTimeoutMs: number,
+  keepAliveTimeoutMs: number,
+  logger: Logger,
+): { server: NetServer; beginClose: () => () => void; destroyAll: () => void } {
   let closing = false;
   const server = createServer(
     {
       requestTimeout: requestTimeoutMs,
       headersTimeout: requestTimeoutMs,
-      keepAliveTimeout: options.keepAliveTimeoutMs ?? 0,
+      keepAliveTimeout: keepAliveTimeoutMs,
       // HTTP/1.1 requires Host and Node answers 400 without one; Host carries nothing here (protocol.md §1.2)
       requireHostHeader: false,
       // Node checks the two timeouts above on this interval (default 30 s); a stalled client is dropped within
@@ -226,6 +212,54 @@ export async function listen(
     }
     socket.destroy();
   });
+  return {
+    server,
+    beginClose() {
+      closing = true;
+      server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 25);
+      return () => clearInterval(sweep);
+    },
+    destroyAll: () => server.closeAllConnections(),
+  };
+}
+
+/**
+ * Serves `app` on a unix socket: creates the parent directory, replaces a stale socket file, refuses a socket
+ * another process still serves, and sets the socket's mode (0660).
+ *
+ * @throws CONFLICT when the socket is served by another process or the path is not a socket; UNAVAILABLE when the
+ *   socket cannot be created
+ */
+export async function listen(
+  app: Hono<PluginEnv>,
+  socketPath: string,
+  options: ListenOptions = {},
+): Promise<ListeningServer> {
+  const logger = options.logger ?? silentLogger;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+  await mkdir(dirname(socketPath), { recursive: true });
+  await clearStaleSocket(socketPath, logger);
+
+  const dispatcher = dispatcherOf(app);
+  const transport = dispatcher === undefined ? "hono" : (options.transport ?? "socket");
+  const { server, beginClose, destroyAll } =
+    transport === "socket" && dispatcher !== undefined
+      ? createHttp1Server(dispatcher, {
+          requestTimeoutMs,
+          keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 0,
+          requestPath,
+          logger,
+        })
+      : nodeHttpServer(
+          transport === "direct" && dispatcher !== undefined
+            ? directListener(dispatcher, logger)
+            : honoListener(app, logger),
+          requestTimeoutMs,
+          options.keepAliveTimeoutMs ?? 0,
+          logger,
+        );
 
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
@@ -257,14 +291,12 @@ export async function listen(
     server,
     close(): Promise<void> {
       closed ??= (async () => {
-        closing = true;
         const done = new Promise<void>((resolve) => server.close(() => resolve()));
-        // keep-alive connections go idle once their request is answered; close each as soon as it does
-        const sweep = setInterval(() => server.closeIdleConnections(), 25);
-        const force = setTimeout(() => server.closeAllConnections(), closeTimeoutMs);
-        server.closeIdleConnections();
+        // keep-alive connections go idle once their request is answered; each is closed as soon as it does
+        const stopClosing = beginClose();
+        const force = setTimeout(destroyAll, closeTimeoutMs);
         await done;
-        clearInterval(sweep);
+        stopClosing();
         clearTimeout(force);
         await unlink(socketPath).catch(() => {});
         logger.info({ socketPath }, "closed");
