@@ -1,58 +1,14 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { isTsnetError } from "@tsnet/protocol";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { BOOT_ID_FILE, openLmdbStore } from "./lmdb-store.js";
+import { exited, lines, spawnFixture } from "./child.test.helpers.js";
+import { openLmdbStore } from "./lmdb-store.js";
 import { PID_FILE } from "./state-lock.js";
-
-const fixtures = fileURLToPath(new URL("../fixtures/", import.meta.url));
-
-function spawnFixture(name: string, directory: string, ...args: string[]): ChildProcess {
-  return spawn(
-    process.execPath,
-    ["--conditions=@tsnet/source", "--import", "tsx", join(fixtures, name), directory, ...args],
-    {
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
-}
-
-/** Collects stdout lines; resolves `until` once `predicate` holds for the lines so far. */
-function lines(child: ChildProcess): { all: string[]; until(predicate: (all: string[]) => boolean): Promise<void> } {
-  const all: string[] = [];
-  let buffered = "";
-  const waiters: Array<{ predicate: (all: string[]) => boolean; resolve: () => void }> = [];
-  child.stdout?.setEncoding("utf8");
-  child.stdout?.on("data", (chunk: string) => {
-    buffered += chunk;
-    const parts = buffered.split("\n");
-    buffered = parts.pop() ?? "";
-    all.push(...parts);
-    for (const waiter of [...waiters]) {
-      if (waiter.predicate(all)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
-  });
-  return {
-    all,
-    until: (predicate) =>
-      predicate(all) ? Promise.resolve() : new Promise((resolve) => waiters.push({ predicate, resolve })),
-  };
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
-    else child.once("exit", (code) => resolve(code));
-  });
-}
 
 const test = suite<{ directory: string; children: ChildProcess[] }>("LmdbStore");
 test.before.each(async (context) => {
@@ -116,70 +72,6 @@ test("keeps every acknowledged transaction when its process is killed with SIGKI
     assert.equal(missing, [], `${missing.length} acknowledged keys lost`);
   } finally {
     await store.close();
-  }
-});
-
-test('with durability "process", keeps every acknowledged transaction across SIGKILL', async (context) => {
-  const child = spawnFixture("commit-child.ts", context.directory, "process");
-  context.children.push(child);
-  const output = lines(child);
-  await output.until((all) => all.length >= 3000);
-  child.kill("SIGKILL");
-  await exited(child);
-  const acked = output.all.filter((line) => line.startsWith("acked/"));
-  const store = await openLmdbStore({ directory: context.directory, durability: "process" });
-  try {
-    const stored = new Set(store.list("acked/").map(([key]) => key));
-    const missing = acked.filter((key) => !stored.has(key));
-    assert.equal(missing, [], `${missing.length} acknowledged keys lost`);
-  } finally {
-    await store.close();
-  }
-});
-
-test('with durability "process", commits before the promise settles: visible at once, a throw keeps nothing', async ({
-  directory,
-}) => {
-  const store = await openLmdbStore({ directory, durability: "process" });
-  try {
-    assert.is(store.durability, "process");
-    const pending = store.transaction((tx) => tx.put("a", 1));
-    assert.is(store.get("a"), 1, "visible before the promise settles");
-    await pending;
-    const failed = store.transaction((tx) => {
-      tx.put("b", 2);
-      throw new Error("no");
-    });
-    await failed.then(
-      () => assert.unreachable("should reject"),
-      (error: Error) => assert.is(error.message, "no"),
-    );
-    assert.is(store.get("b"), undefined);
-    assert.is(await store.transaction((tx) => (tx.get<number>("a") ?? 0) + 1), 2);
-  } finally {
-    await store.close();
-  }
-});
-
-test('with durability "process", keeps state within a boot and starts empty after another boot', async ({
-  directory,
-}) => {
-  const first = await openLmdbStore({ directory, durability: "process" });
-  await first.transaction((tx) => tx.put("k", "v"));
-  await first.close();
-  const again = await openLmdbStore({ directory, durability: "process" });
-  assert.is(again.get("k"), "v", "same boot: kept");
-  await again.close();
-  // What a host crash leaves: a file of another boot, possibly damaged (lmdb would crash reading this one).
-  await writeFile(join(directory, BOOT_ID_FILE), "00000000-0000-0000-0000-000000000000\n");
-  await writeFile(join(directory, "data.mdb"), Buffer.alloc(64 * 1024, 0xa5));
-  const afterBoot = await openLmdbStore({ directory, durability: "process" });
-  try {
-    assert.equal(afterBoot.list(""), []);
-    await afterBoot.transaction((tx) => tx.put("k", "v2"));
-    assert.is(afterBoot.get("k"), "v2");
-  } finally {
-    await afterBoot.close();
   }
 });
 

@@ -1,5 +1,4 @@
-import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir } from "node:fs/promises";
 import { type Logger, silentLogger, TsnetError } from "@tsnet/protocol";
 import { open, type RootDatabase } from "lmdb";
 import { lockStateDirectory, type StateLock } from "./state-lock.js";
@@ -10,17 +9,6 @@ export interface LmdbStoreOptions {
   /** The daemon's state directory (`--state-dir`); created (mode 0700) when missing. */
   directory: string;
   logger?: Logger;
-  /**
-   * What an acknowledged transaction survives (default `"host"`).
-   * - `"host"`: a crash of the process or of the whole host. Every commit is fsync'd, in lmdb's batched write
-   *   transaction on its writer thread (group commit).
-   * - `"process"`: a crash of the process only. Each transaction commits synchronously on the calling thread,
-   *   without fsync: the pages sit in the kernel's page cache, which a `kill -9` does not touch. Meant for state
-   *   that lives no longer than the kernel objects it describes (a veth's endpoint record): after a host crash it is
-   *   stale anyway. lmdb without sync may be damaged by a host crash, so such a store is reset when it cannot be
-   *   opened (see {@link openLmdbStore}). Put it on tmpfs (`/run`) where possible.
-   */
-  durability?: "host" | "process";
 }
 
 /**
@@ -35,11 +23,17 @@ export interface LmdbStoreOptions {
 export async function openLmdbStore(options: LmdbStoreOptions): Promise<LmdbStore> {
   await mkdir(options.directory, { recursive: true, mode: 0o700 });
   const lock = await lockStateDirectory(options.directory);
-  const durability = options.durability ?? "host";
-  const log = options.logger ?? silentLogger;
   try {
-    if (durability === "process") await forgetEarlierBoot(options.directory, log);
-    return new LmdbStore(openDatabase(options.directory, durability), lock, log, durability);
+    // noSync/noMetaSync stay off: every commit is fsync'd. overlappingSync (lmdb's default on Linux) is turned off:
+    // with it a write promise resolves when the batch is committed and visible, before its flush; without it
+    // lmdb syncs inside the commit, so the promise we await means durable. Same throughput here (bench).
+    const db = open<StoredValue, string>({
+      path: options.directory,
+      encoding: "msgpack",
+      noSync: false,
+      overlappingSync: false,
+    });
+    return new LmdbStore(db, lock, options.logger ?? silentLogger);
   } catch (error) {
     await lock.release();
     throw new TsnetError("UNAVAILABLE", `state dir "${options.directory}": cannot open store: ${String(error)}`, {
@@ -47,54 +41,6 @@ export async function openLmdbStore(options: LmdbStoreOptions): Promise<LmdbStor
     });
   }
 }
-
-/** The file that ties a "process" store to the boot that wrote it. */
-export const BOOT_ID_FILE = "boot_id";
-
-/**
- * A "process" store never syncs, so a host crash may leave its file damaged (lmdb may then crash the reader), and
- * what it described died with that boot anyway. So the store is tagged with the kernel's boot id, and a store written
- * under another boot (or untagged) is removed before lmdb ever reads it.
- */
-async function forgetEarlierBoot(directory: string, log: Logger): Promise<void> {
-  const current = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
-  const tag = join(directory, BOOT_ID_FILE);
-  const written = await readFile(tag, "utf8").then(
-    (text) => text.trim(),
-    () => undefined,
-  );
-  if (written === current) return;
-  const data = join(directory, "data.mdb");
-  if (
-    written !== undefined ||
-    (await stat(data).then(
-      () => true,
-      () => false,
-    ))
-  ) {
-    log.info({ directory }, "store was written under another boot: starting it empty");
-  }
-  await rm(data, { force: true });
-  await rm(join(directory, "lock.mdb"), { force: true });
-  await writeFile(tag, `${current}\n`, { mode: 0o600 });
-}
-
-function openDatabase(directory: string, durability: "host" | "process"): RootDatabase<StoredValue, string> {
-  // "host": noSync/noMetaSync stay off, every commit is fsync'd. overlappingSync (lmdb's default on Linux) is turned
-  // off: with it a write promise resolves when the batch is committed and visible, before its flush; without it
-  // lmdb syncs inside the commit, so the promise we await means durable. Same throughput here (bench).
-  // "process": commits never sync (the page cache is enough against a process crash).
-  const db = open<StoredValue, string>({
-    path: directory,
-    encoding: "msgpack",
-    noSync: durability === "process",
-    overlappingSync: false,
-  });
-  return db;
-}
-
-/** lmdb's transaction flags: abortable, commit before returning, no flush (lmdb's TransactionFlags). */
-const SYNC_COMMIT_NO_FLUSH = 1 | 2 | 0x10000;
 
 /**
  * A Store in lmdb. Transactions run as lmdb child transactions inside lmdb's batched async write transaction: all
@@ -109,24 +55,12 @@ export class LmdbStore implements Store {
   #transactions = 0;
   #commits = 0;
   #lastTxnId = -1;
-  readonly #durability: "host" | "process";
 
   /** @internal Use {@link openLmdbStore}. */
-  constructor(
-    db: RootDatabase<StoredValue, string>,
-    lock: StateLock,
-    logger: Logger,
-    durability: "host" | "process" = "host",
-  ) {
+  constructor(db: RootDatabase<StoredValue, string>, lock: StateLock, logger: Logger) {
     this.#db = db;
     this.#lock = lock;
     this.#log = logger;
-    this.#durability = durability;
-  }
-
-  /** What an acknowledged transaction survives (LmdbStoreOptions.durability). */
-  get durability(): "host" | "process" {
-    return this.#durability;
   }
 
   /** The directory this store holds locked. */
@@ -163,7 +97,6 @@ export class LmdbStore implements Store {
   async transaction<R>(work: (tx: Transaction) => R, signal?: AbortSignal): Promise<R> {
     this.#assertOpen();
     if (signal?.aborted) throw new TsnetError("UNAVAILABLE", "store transaction: aborted before start");
-    if (this.#durability === "process") return this.#transactionNow(work);
     const db = this.#db;
     const tx = new LmdbTransaction(db);
     let threw = false;
@@ -192,34 +125,6 @@ export class LmdbStore implements Store {
       throw new TsnetError("UNAVAILABLE", `store commit failed: ${String(error)}`, { cause: error });
     }
     return result;
-  }
-
-  /**
-   * A "process" store's transaction: committed synchronously, so it is in the page cache (and visible to every read)
-   * before the promise settles. No batching is needed: a commit without fsync costs microseconds.
-   */
-  #transactionNow<R>(work: (tx: Transaction) => R): Promise<R> {
-    const tx = new LmdbTransaction(this.#db);
-    let threw = false;
-    try {
-      const result = this.#db.transactionSync(() => {
-        this.#transactions++;
-        this.#commits++;
-        try {
-          return work(tx);
-        } catch (error) {
-          threw = true;
-          throw error;
-        } finally {
-          tx.open = false;
-        }
-      }, SYNC_COMMIT_NO_FLUSH as never);
-      return Promise.resolve(result);
-    } catch (error) {
-      if (threw) return Promise.reject(error);
-      this.#log.error({ err: error }, "store commit failed");
-      return Promise.reject(new TsnetError("UNAVAILABLE", `store commit failed: ${String(error)}`, { cause: error }));
-    }
   }
 
   /** Waits for pending commits, closes lmdb and releases the directory lock. Idempotent. */
