@@ -5,7 +5,7 @@ import type { FirewallNetworkBase, FirewallState } from "./firewall-state.js";
 import { cidrContains, parseCidr } from "./ip.js";
 import type { PortAllocator } from "./ports.js";
 import type { Reaping } from "./reaping.js";
-import type { NetworkRecord } from "./records.js";
+import { type NetworkRecord, networkKey } from "./records.js";
 
 /** What every driver call works with. */
 export interface BridgeDeps {
@@ -25,6 +25,21 @@ export interface BridgeDeps {
   bridges: Map<string, string>;
   /** NetworkID → its pools, held the same way: Docker's bridge refuses networks whose subnets overlap. */
   subnets: Map<string, string[]>;
+  /**
+   * NetworkID → its committed record: every endpoint call reads its network, and a network record never changes
+   * after its CreateNetwork, so reads skip lmdb's decode. Filled as records are committed, read, or deleted
+   * (see {@link readNetwork}); the store stays the truth.
+   */
+  networks: Map<string, NetworkRecord>;
+}
+
+/** The committed record of a network, from memory when it was seen before, else from the store. */
+export function readNetwork(deps: BridgeDeps, networkId: string): NetworkRecord | undefined {
+  const known = deps.networks.get(networkId);
+  if (known !== undefined) return known;
+  const stored = deps.store.get<NetworkRecord>(networkKey(networkId));
+  if (stored !== undefined) deps.networks.set(networkId, stored);
+  return stored;
 }
 
 /** A network's firewall entry: isolation, ICC and NAT come from its configuration. */

@@ -131,6 +131,7 @@ export async function createBridgeDriver(options: BridgeDriverOptions): Promise<
     vethPool,
     bridges: new Map(),
     subnets: new Map(),
+    networks: new Map(),
   };
   const locks = new KeyedLock();
   let active = 0;

@@ -7,22 +7,14 @@ import type {
   JoinRequest,
   JoinResponse,
 } from "@tsnet/protocol";
-import { isTsnetError, TsnetError } from "@tsnet/protocol";
-import type { BridgeDeps } from "./deps.js";
+import { isTsnetError, type Logger, TsnetError } from "@tsnet/protocol";
+import { type BridgeDeps, readNetwork } from "./deps.js";
 import { parseCidr } from "./ip.js";
 import { isMacAddress, macFromIpv4, randomMac } from "./mac.js";
 import { hostVethName, peerVethName } from "./names.js";
 import { vethAttachment } from "./networks.js";
 import { subnetOf } from "./options.js";
-import {
-  cleanupSignal,
-  type EndpointRecord,
-  endpointKey,
-  type NetworkRecord,
-  networkKey,
-  shortId,
-  Undo,
-} from "./records.js";
+import { cleanupSignal, type EndpointRecord, endpointKey, type NetworkRecord, shortId, Undo } from "./records.js";
 
 /** How long after CreateEndpoint's reply its veth gets its alias (see createEndpoint). */
 export const ALIAS_DELAY_MS = 10;
@@ -36,9 +28,14 @@ function responseOf(endpoint: EndpointRecord): CreateEndpointResponse {
   return endpoint.generatedMac ? { Interface: { MacAddress: endpoint.macAddress } } : {};
 }
 
+/** A logger naming the endpoint and its network. */
+function endpointLog(deps: BridgeDeps, request: EndpointRequest): Logger {
+  return deps.log.child({ networkId: shortId(request.NetworkID), endpointId: shortId(request.EndpointID) });
+}
+
 /** Reads the network record, or NOT_FOUND naming the call. */
 export function requireNetwork(deps: BridgeDeps, call: string, networkId: string): NetworkRecord {
-  const network = deps.store.get<NetworkRecord>(networkKey(networkId));
+  const network = readNetwork(deps, networkId);
   if (network === undefined) throw new TsnetError("NOT_FOUND", `${call}: network ${shortId(networkId)} not found`);
   return network;
 }
@@ -126,7 +123,8 @@ export async function createEndpoint(
   if (known !== undefined) return responseOf(known);
   const network = requireNetwork(deps, "CreateEndpoint", request.NetworkID);
   checkInterface(request);
-  const log = deps.log.child({ networkId: shortId(request.NetworkID), endpointId: shortId(request.EndpointID) });
+  // A child logger costs a few µs of allocation: made only when something is logged (see endpointLog).
+  const log = () => endpointLog(deps, request);
   const { Address, AddressIPv6, MacAddress } = request.Interface;
   const generatedMac = MacAddress === "";
   const macAddress = generatedMac
@@ -155,7 +153,7 @@ export async function createEndpoint(
     await deps.endpoints.transaction((tx) => {
       // A DeleteNetwork that ran meanwhile (forced; Docker refuses `network rm` with endpoints) wins. It removes
       // the network's endpoint records after its own commit, so a record written here past this check goes too.
-      if (deps.store.get(networkKey(request.NetworkID)) === undefined) {
+      if (readNetwork(deps, request.NetworkID) === undefined) {
         throw new TsnetError(
           "NOT_FOUND",
           `CreateEndpoint: network ${shortId(request.NetworkID)} was deleted meanwhile`,
@@ -163,18 +161,18 @@ export async function createEndpoint(
       }
       tx.put(key, record);
     }, signal);
-    log.debug({ hostVeth, peerVeth, macAddress }, "endpoint created");
+    deps.log.debug({ endpointId: shortId(request.EndpointID), hostVeth, peerVeth, macAddress }, "endpoint created");
     // The host end names its endpoint for whoever reads `ip link` (a pool pair's name says nothing). Nothing depends
     // on it, so it is sent a little after the reply: Docker's Join follows the reply at once and should not queue
     // behind it.
     setTimeout(() => {
       links
         .setAlias(hostVeth, endpointAlias(request.NetworkID, request.EndpointID), cleanupSignal())
-        .catch((error: unknown) => log.debug({ err: error, hostVeth }, "cannot set the veth's alias"));
+        .catch((error: unknown) => log().debug({ err: error, hostVeth }, "cannot set the veth's alias"));
     }, ALIAS_DELAY_MS).unref();
     return responseOf(record);
   } catch (error) {
-    await undo.run(log);
+    await undo.run(log());
     throw error;
   }
 }
@@ -222,7 +220,7 @@ export async function deleteEndpoint(deps: BridgeDeps, request: EndpointRequest,
     await deps.reaper.reap(hostVethName(request.EndpointID));
     return;
   }
-  const log = deps.log.child({ networkId: shortId(request.NetworkID), endpointId: shortId(request.EndpointID) });
+  const log = () => endpointLog(deps, request);
   // Should this commit fail, everything stays as it was (record and veth agree) and the error is Docker's to
   // log; removing the veth anyway would leave a record that reconcile recreates a veth for.
   await deps.endpoints.transaction((tx) => tx.delete(key), signal);
@@ -230,10 +228,10 @@ export async function deleteEndpoint(deps: BridgeDeps, request: EndpointRequest,
   if (deps.firewall.getPublishes(endpoint.networkId, endpoint.id).length > 0) {
     // Only when Docker skipped Revoke (crash cleanup): the usual path has no firewall work here.
     deps.firewall.setPublishes(endpoint.networkId, endpoint.id, []);
-    await deps.firewall.sync().catch((error: unknown) => log.warn({ err: error }, "firewall update failed"));
+    await deps.firewall.sync().catch((error: unknown) => log().warn({ err: error }, "firewall update failed"));
   }
   await deps.reaper.reap(endpoint.hostVeth);
-  log.debug({ hostVeth: endpoint.hostVeth }, "endpoint deleted");
+  deps.log.debug({ endpointId: shortId(request.EndpointID), hostVeth: endpoint.hostVeth }, "endpoint deleted");
 }
 
 /**

@@ -2,7 +2,7 @@
 import type { VethAttachment } from "@tsnet/kernel";
 import type { CreateNetworkRequest, DeleteNetworkRequest } from "@tsnet/protocol";
 import { BRIDGE_NAME_OPTION, TsnetError } from "@tsnet/protocol";
-import { type BridgeDeps, cidrsOverlap, firewallNetwork } from "./deps.js";
+import { type BridgeDeps, cidrsOverlap, firewallNetwork, readNetwork } from "./deps.js";
 import { parseCidr } from "./ip.js";
 import { bridgeName, isOwnLinkName } from "./names.js";
 import { type NetworkConfig, parseNetworkConfig } from "./options.js";
@@ -56,7 +56,7 @@ export async function createNetwork(
   const id = request.NetworkID;
   const log = deps.log.child({ networkId: shortId(id) });
   const config = parseNetworkConfig(request, deps.defaultMtu, log);
-  const known = deps.store.get<NetworkRecord>(networkKey(id));
+  const known = readNetwork(deps, id);
   if (known !== undefined) {
     if (sameConfig(known, config)) return;
     throw new TsnetError("CONFLICT", `CreateNetwork: network ${shortId(id)} already exists with other options`);
@@ -120,6 +120,7 @@ export async function createNetwork(
     });
     await deps.firewall.sync();
     await deps.store.transaction((tx) => tx.put(networkKey(id), record), signal);
+    deps.networks.set(id, record);
     fillVethPool(deps, record);
     log.info(
       { bridge: config.bridge, mtu: config.mtu, internal: config.internal, adopted: !ownsBridge },
@@ -158,7 +159,7 @@ export async function deleteNetwork(
 ): Promise<void> {
   const id = request.NetworkID;
   const log = deps.log.child({ networkId: shortId(id) });
-  const record = deps.store.get<NetworkRecord>(networkKey(id));
+  const record = readNetwork(deps, id);
   if (record === undefined) {
     // A crash between the kernel work and the record of a CreateNetwork leaves a bridge by the generated name.
     const leftover = bridgeName(id);
@@ -171,6 +172,7 @@ export async function deleteNetwork(
   }
   // A failed commit throws with nothing changed (see deleteEndpoint).
   await deps.store.transaction((tx) => tx.delete(networkKey(id)), signal);
+  deps.networks.delete(id);
   // Endpoint records after the network's: from here no CreateEndpoint passes its network check (endpoints.ts).
   // Should this second commit fail or the process die here, start-up reconcile drops records without a network.
   const endpoints = deps.endpoints.list<EndpointRecord>(endpointPrefix(id)).map(([, endpoint]) => endpoint);

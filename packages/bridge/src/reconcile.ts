@@ -47,7 +47,9 @@ export async function reconcile(deps: BridgeDeps, signal: AbortSignal): Promise<
   const byId = new Map(networks.map((network) => [network.id, network]));
   const owned = new Set<string>();
 
+  deps.networks.clear();
   for (const network of networks) {
+    deps.networks.set(network.id, network);
     owned.add(network.bridge);
     deps.bridges.set(network.bridge, network.id);
     deps.subnets.set(

@@ -1,7 +1,7 @@
 /** The `tsnet` command line: argument parsing, help, exit codes and signal handling. */
 import { parseArgs } from "node:util";
 import { isTsnetError } from "@tsnet/protocol";
-import { openLmdbStore } from "@tsnet/store";
+import { openJournalStore, openLmdbStore } from "@tsnet/store";
 import { AdminError, adminRequest, DaemonUnreachableError } from "./admin-client.js";
 import { endpointStoreDirectory } from "./compose.js";
 import {
@@ -311,16 +311,15 @@ async function runGc(args: string[], io: CliIo, env: Record<string, string | und
     }
   } else {
     let store: Awaited<ReturnType<typeof openLmdbStore>>;
-    let endpoints: Awaited<ReturnType<typeof openLmdbStore>>;
+    let endpoints: Awaited<ReturnType<typeof openJournalStore>>;
     try {
       store = await openLmdbStore({ directory: config.stateDir });
-      endpoints = await openLmdbStore({
-        directory: endpointStoreDirectory(config.stateDir),
-        durability: "process",
-      }).catch(async (error: unknown) => {
-        await store.close();
-        throw error;
-      });
+      endpoints = await openJournalStore({ directory: endpointStoreDirectory(config.stateDir) }).catch(
+        async (error: unknown) => {
+          await store.close();
+          throw error;
+        },
+      );
     } catch (error) {
       io.stderr(
         `tsnet gc --offline: ${(error as Error).message}\nA running daemon holds the state dir: run 'tsnet gc' without --offline so the daemon does it.\n`,

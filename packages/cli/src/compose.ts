@@ -25,14 +25,14 @@ import {
   trackNetworkDriver,
   UnixDockerApi,
 } from "@tsnet/reconcile";
-import { type LmdbStore, openLmdbStore } from "@tsnet/store";
+import { type JournalStore, type LmdbStore, openJournalStore, openLmdbStore } from "@tsnet/store";
 
 /** What the daemon serves, and how to release what the drivers hold (store, kernel sockets). */
 export interface ComposedDrivers {
   /** The durable store in the state dir: network records, IPAM pools and addresses. */
   store: LmdbStore;
-  /** The endpoint records' store in `<state dir>/endpoints` (durability "process", see {@link endpointStoreDirectory}). */
-  endpointStore: LmdbStore;
+  /** The endpoint records' journal store in `<state dir>/endpoints` (see {@link endpointStoreDirectory}). */
+  endpointStore: JournalStore;
   networkDriver?: NetworkDriver;
   ipamDriver?: IpamDriver;
   /** Resolves with what the background reconciliation against Docker's API released, once it ran (undefined when stopped first or disabled). */
@@ -91,9 +91,9 @@ function graceFromEnvironment(): number | undefined {
 }
 
 /**
- * Where the bridge driver's endpoint records live: a store of their own, committed without fsync (durability
- * "process"). An endpoint describes a veth pair, which dies with the running kernel; its record must survive a crash
- * of the daemon (the page cache does), not of the host. So CreateEndpoint and DeleteEndpoint wait for no disk
+ * Where the bridge driver's endpoint records live: a journal store of their own (@tsnet/store), each commit one
+ * write(2) without fsync. An endpoint describes a veth pair, which dies with the running kernel; its record must
+ * survive a crash of the daemon (the page cache does), not of the host. So CreateEndpoint and DeleteEndpoint wait for no disk
  * flush, while networks and IPAM allocations, which outlive reboots, stay fsync'd in the state dir's own store.
  */
 export function endpointStoreDirectory(stateDir: string): string {
@@ -121,9 +121,8 @@ export async function composeDrivers(options: ComposeOptions): Promise<ComposedD
       logger: logger.child({ part: "store" }),
     });
     undo.push(() => store.close());
-    const endpointStore: LmdbStore = await openLmdbStore({
+    const endpointStore = await openJournalStore({
       directory: endpointStoreDirectory(options.stateDir),
-      durability: "process",
       logger: logger.child({ part: "endpoint-store" }),
     });
     undo.push(() => endpointStore.close());
