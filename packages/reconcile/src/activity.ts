@@ -63,7 +63,7 @@ export function trackNetworkDriver<T extends NetworkDriver>(
   activity: Activity,
   hooks: { onCapabilities?: () => void } = {},
 ): T {
-  const touching = new Set([
+  const touching = [
     "createNetwork",
     "deleteNetwork",
     "createEndpoint",
@@ -73,28 +73,32 @@ export function trackNetworkDriver<T extends NetworkDriver>(
     "programExternalConnectivity",
     "revokeExternalConnectivity",
     "endpointOperInfo",
-  ]);
-  return new Proxy(driver, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver) as unknown;
-      if (property === "getCapabilities" && typeof value === "function" && hooks.onCapabilities !== undefined) {
-        const onCapabilities = hooks.onCapabilities;
-        return () => {
-          onCapabilities();
-          return (value as () => unknown).call(target);
-        };
+  ] as const;
+  // The wrappers are made once, on an object whose prototype is the driver (its other members show through),
+  // rather than by a Proxy trap that makes a closure per call: every plugin call reads its method here.
+  const tracked = Object.create(driver) as T;
+  const own = tracked as unknown as Record<string, unknown>;
+  for (const name of touching) {
+    const method = driver[name] as ((request: unknown, context: CallContext) => unknown) | undefined;
+    if (typeof method !== "function") continue;
+    const names = name === "createNetwork" || name === "deleteNetwork";
+    own[name] = (request: { NetworkID?: string; EndpointID?: string }, context: CallContext) => {
+      if (names) {
+        if (typeof request?.NetworkID === "string") activity.touch(activityKey.network(request.NetworkID));
+      } else if (typeof request?.EndpointID === "string") {
+        activity.touch(activityKey.endpoint(request.EndpointID));
       }
-      if (typeof property !== "string" || !touching.has(property) || typeof value !== "function") return value;
-      return (request: { NetworkID?: string; EndpointID?: string }, context: CallContext) => {
-        if (property === "createNetwork" || property === "deleteNetwork") {
-          if (typeof request?.NetworkID === "string") activity.touch(activityKey.network(request.NetworkID));
-        } else if (typeof request?.EndpointID === "string") {
-          activity.touch(activityKey.endpoint(request.EndpointID));
-        }
-        return (value as (r: unknown, c: CallContext) => unknown).call(target, request, context);
-      };
-    },
-  });
+      return method.call(driver, request, context);
+    };
+  }
+  const onCapabilities = hooks.onCapabilities;
+  if (onCapabilities !== undefined) {
+    own.getCapabilities = () => {
+      onCapabilities();
+      return driver.getCapabilities();
+    };
+  }
+  return tracked;
 }
 
 /**
