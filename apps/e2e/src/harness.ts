@@ -625,29 +625,57 @@ export function hostLinks(prefix: string): string[] {
     .filter((name) => name.startsWith(prefix));
 }
 
-/** Link name → EndpointID, for `ip -o link` lines (of `args`) whose alias names a tsnet endpoint. */
-function aliasedEndpoints(args: readonly string[]): Map<string, string> {
-  const text = execFileSync("ip", ["-o", "link", "show", ...args], { encoding: "utf8" });
+/**
+ * EndpointID → the host veth the bridge driver recorded for it, from the endpoint journals of every daemon this
+ * process started (`<state dir>/endpoints/journal.jsonl`, one JSON line per committed transaction). The last
+ * record written wins and a deleted one still counts: tests ask whether an endpoint's veth is gone. Host ends from
+ * the veth pool carry pool names, not the EndpointID, so this is how a test finds them.
+ */
+function recordedVeths(): Map<string, string> {
   const found = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const match = /^\d+:\s+([^:@]+).*\balias tsnet endpoint ([0-9a-f]+)/.exec(line);
-    if (match !== null) found.set(match[1] as string, match[2] as string);
+  for (const stateDir of new Set([...stateDirs, ...daemonStateDirs.values()])) {
+    let text = "";
+    try {
+      text = readFileSync(join(stateDir, "endpoints", "journal.jsonl"), "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n")) {
+      if (line === "") continue;
+      let writes: Array<[string, { id?: unknown; hostVeth?: unknown } | null]>;
+      try {
+        writes = JSON.parse(line);
+      } catch {
+        continue; // a line cut short by a kill
+      }
+      for (const [key, value] of writes) {
+        if (!key.startsWith("bridge/endpoints/") || value === null) continue;
+        if (typeof value.id === "string" && typeof value.hostVeth === "string") found.set(value.id, value.hostVeth);
+      }
+    }
   }
   return found;
 }
 
-/**
- * The host veth of an endpoint, found by the alias the bridge driver gives it (`tsnet endpoint ID network ID`):
- * host ends from the veth pool carry pool names, not the EndpointID. Undefined when there is none.
- */
-export function endpointVeth(endpointId: string): string | undefined {
-  for (const [name, id] of aliasedEndpoints([])) if (id === endpointId) return name;
-  return undefined;
+/** Names of the host's links, optionally only the ports of `bridge`. */
+function linkNames(bridge?: string): string[] {
+  const args = bridge === undefined ? ["-o", "link", "show"] : ["-o", "link", "show", "master", bridge];
+  return execFileSync("ip", args, { encoding: "utf8" })
+    .split("\n")
+    .map((line) => /^\d+:\s+([^:@]+)/.exec(line)?.[1] ?? "")
+    .filter(Boolean);
 }
 
-/** The ports of `bridge` that belong to endpoints; the veth pool's ready pairs (no alias) are left out. */
+/** The host veth of an endpoint (see {@link recordedVeths}) while it exists; undefined once it is gone. */
+export function endpointVeth(endpointId: string): string | undefined {
+  const name = recordedVeths().get(endpointId);
+  return name !== undefined && linkNames().includes(name) ? name : undefined;
+}
+
+/** The ports of `bridge` that were endpoints' veths; the veth pool's ready pairs (never recorded) are left out. */
 export function endpointPorts(bridge: string): string[] {
-  return [...aliasedEndpoints(["master", bridge]).keys()];
+  const recorded = new Set(recordedVeths().values());
+  return linkNames(bridge).filter((name) => recorded.has(name));
 }
 
 /** The host's nftables tables as "family name" lines, e.g. "inet tsnet". */

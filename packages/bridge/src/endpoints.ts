@@ -16,9 +16,6 @@ import { vethAttachment } from "./networks.js";
 import { subnetOf } from "./options.js";
 import { cleanupSignal, type EndpointRecord, endpointKey, type NetworkRecord, shortId, Undo } from "./records.js";
 
-/** How long after CreateEndpoint's reply its veth gets its alias (see createEndpoint). */
-export const ALIAS_DELAY_MS = 10;
-
 const MAC_ADDRESS_LABEL = "com.docker.network.endpoint.macaddress";
 const PORT_MAP_LABEL = "com.docker.network.portmap";
 const EXPOSED_PORTS_LABEL = "com.docker.network.endpoint.exposedports";
@@ -162,24 +159,11 @@ export async function createEndpoint(
       tx.put(key, record);
     }, signal);
     deps.log.debug({ endpointId: shortId(request.EndpointID), hostVeth, peerVeth, macAddress }, "endpoint created");
-    // The host end names its endpoint for whoever reads `ip link` (a pool pair's name says nothing). Nothing depends
-    // on it, so it is sent a little after the reply: Docker's Join follows the reply at once and should not queue
-    // behind it.
-    setTimeout(() => {
-      links
-        .setAlias(hostVeth, endpointAlias(request.NetworkID, request.EndpointID), cleanupSignal())
-        .catch((error: unknown) => log().debug({ err: error, hostVeth }, "cannot set the veth's alias"));
-    }, ALIAS_DELAY_MS).unref();
     return responseOf(record);
   } catch (error) {
     await undo.run(log());
     throw error;
   }
-}
-
-/** The alias of an endpoint's host veth: `tsnet endpoint ID network ID` (full ids, 152 bytes). */
-export function endpointAlias(networkId: string, endpointId: string): string {
-  return `tsnet endpoint ${endpointId} network ${networkId}`;
 }
 
 function plainIp(cidr: string): string {

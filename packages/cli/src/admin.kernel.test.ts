@@ -253,8 +253,12 @@ test("tsnet gc: dry run lists an orphan bridge, --apply through the daemon remov
     const links = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
     assert.not.match(links, new RegExp(orphan));
     assert.match(links, new RegExp(`tsbr-${NETWORK_ID.slice(0, 10)}`));
-    // The endpoint's host veth (a pool pair: found by the alias the bridge driver gives it) stays too.
-    assert.match(links, new RegExp(`alias tsnet endpoint ${ENDPOINT_ID}`));
+    // The endpoint's host veth (a pool pair, named by its record as `tsnet ls` shows it) stays too.
+    const listing = JSON.parse((await cli(["ls", "--admin-socket", admin, "--json"])).stdout) as {
+      networks: Array<{ endpoints: Array<{ id: string; hostVeth: string }> }>;
+    };
+    const hostVeth = listing.networks[0]?.endpoints.find((endpoint) => endpoint.id === ENDPOINT_ID)?.hostVeth;
+    assert.ok(hostVeth !== undefined && links.includes(`: ${hostVeth}@`), `${hostVeth} in ${links}`);
   } finally {
     execFileSync("sh", ["-c", `ip link delete ${orphan} 2>/dev/null || true`]);
   }

@@ -122,19 +122,6 @@ links("turns hairpin mode on for a new veth's bridge port; setHairpin turns it o
   await root.links.delete(name("hb"));
 });
 
-links("sets and removes a link's alias, which get and list report", async () => {
-  await root.links.addBridge(name("al"), { mtu: 1500 });
-  await root.links.setAlias(name("al"), "tsnet endpoint 0123 network 4567");
-  assert.is((await root.links.get(name("al")))?.alias, "tsnet endpoint 0123 network 4567");
-  assert.is(
-    (await root.links.list()).find((link) => link.name === name("al"))?.alias,
-    "tsnet endpoint 0123 network 4567",
-  );
-  await root.links.setAlias(name("al"), "");
-  assert.is((await root.links.get(name("al")))?.alias, undefined);
-  await root.links.delete(name("al"));
-});
-
 links("removes a new pair or a claimed link whose hairpin could not be set, and throws", async () => {
   await root.links.addBridge(name("fb"), { mtu: 1500, up: true });
   const realSetHairpin = root.links.setHairpin;

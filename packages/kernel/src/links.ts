@@ -17,8 +17,6 @@ interface LinkBase {
   group?: number;
   /** For a bridge port: whether hairpin mode is on (frames may leave through the port they came in by). */
   hairpin?: boolean;
-  /** The link's alias (IFLA_IFALIAS; `ip link show` prints it), when one is set. */
-  alias?: string;
 }
 
 export type Link =
@@ -88,8 +86,6 @@ export interface Links {
   setUp(name: string, signal?: AbortSignal): Promise<void>;
   setMtu(name: string, mtu: number, signal?: AbortSignal): Promise<void>;
   setMacAddress(name: string, macAddress: string, signal?: AbortSignal): Promise<void>;
-  /** Sets the link's alias (IFLA_IFALIAS, at most 255 bytes; "" removes it). */
-  setAlias(name: string, alias: string, signal?: AbortSignal): Promise<void>;
   /**
    * Moves a link into another namespace, optionally renaming it there and setting its MAC and MTU (in the same
    * request for NetlinkLinks: the kernel applies them after the move).

@@ -194,13 +194,6 @@ export class NetlinkLinks implements Links {
     await this.set(`set MAC of "${name}" to ${macAddress}`, name, { address }, undefined, signal);
   }
 
-  async setAlias(name: string, alias: string, signal?: AbortSignal): Promise<void> {
-    if (Buffer.byteLength(alias) > 255) {
-      throw new TsnetError("INVALID_ARGUMENT", `alias of "${name}": longer than 255 bytes`);
-    }
-    await this.set(`set alias of "${name}"`, name, { ifalias: alias }, undefined, signal);
-  }
-
   /** Renames a link (it must be down, or the kernel answers EBUSY → UNAVAILABLE). */
   async rename(name: string, newName: string, signal?: AbortSignal): Promise<void> {
     checkName(newName, "new link name");
@@ -461,7 +454,6 @@ function toLink(message: rt.LinkMessage, names: ReadonlyMap<number, string>): Li
     up: data.flags?.up === true,
     macAddress: formatMac(attrs.address),
     group: attrs.group ?? 0,
-    ...(attrs.ifalias === undefined || attrs.ifalias === "" ? {} : { alias: attrs.ifalias }),
   };
   const master = attrs.master === undefined || attrs.master === 0 ? undefined : names.get(attrs.master);
   const info = parseLinkInfo(attrs.linkinfo);

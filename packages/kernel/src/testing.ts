@@ -309,13 +309,6 @@ export class MemoryLinks implements Links {
     link.macAddress = macAddress;
   }
 
-  async setAlias(name: string, alias: string, signal?: AbortSignal): Promise<void> {
-    await this.#enter("setAlias", signal);
-    const link = this.#require(name, "set alias");
-    if (alias === "") delete link.alias;
-    else link.alias = alias;
-  }
-
   /** Like NetlinkLinks: optionally renames the link and sets its MAC and MTU in the same request. */
   async moveToNamespace(
     name: string,

@@ -9,8 +9,10 @@ export interface VethPoolOptions {
   hostPrefix?: string;
   /** Prefix of the peer (container) end, which keeps its name too (default "tsvr-"). */
   peerPrefix?: string;
-  /** Quiet time after the last take before the pool refills, in ms (default 20); at half full or less it refills at once. */
+  /** Quiet time after the last take before the pool refills, in ms (default 20). */
   refillDelayMs?: number;
+  /** Latest start of a refill after the first take, in ms, should takes never pause (default 200). */
+  maxRefillDelayMs?: number;
   logger?: Logger;
 }
 
@@ -40,8 +42,8 @@ export interface PooledVeth {
 export interface VethPool {
   /**
    * Hands out a ready pair made for `attachment`, with no kernel request; with none ready, makes one now (one
-   * RTM_NEWLINK, plus one for hairpin). Either way the list refills in the background: after a quiet moment, or at
-   * once when half of it or more is gone (a burst of takes).
+   * RTM_NEWLINK, plus one for hairpin). Either way the list refills in the background: after a quiet moment, at
+   * the latest 200 ms after the first take, at once when it is empty.
    * Throws NOT_FOUND (no such bridge), UNAVAILABLE (deadline) when a pair must be made now.
    */
   take(attachment: VethAttachment, signal?: AbortSignal): Promise<PooledVeth>;
@@ -62,6 +64,8 @@ interface Shelf {
   pairs: PooledVeth[];
   filling: Promise<void> | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** When the first take since the last refill came (performance.now()), for the refill's latest start. */
+  waitingSince: number | undefined;
 }
 
 function keyOf(attachment: VethAttachment): string {
@@ -73,6 +77,7 @@ export function createVethPool(links: NetlinkLinks, options: VethPoolOptions = {
   const hostPrefix = options.hostPrefix ?? "tsvq-";
   const peerPrefix = options.peerPrefix ?? "tsvr-";
   const refillDelayMs = options.refillDelayMs ?? 20;
+  const maxRefillDelayMs = options.maxRefillDelayMs ?? 200;
   const log = options.logger ?? silentLogger;
   const shelves = new Map<string, Shelf>();
   let closed = false;
@@ -81,7 +86,13 @@ export function createVethPool(links: NetlinkLinks, options: VethPoolOptions = {
     const key = keyOf(attachment);
     let shelf = shelves.get(key);
     if (shelf === undefined) {
-      shelf = { attachment: { ...attachment }, pairs: [], filling: undefined, timer: undefined };
+      shelf = {
+        attachment: { ...attachment },
+        pairs: [],
+        filling: undefined,
+        timer: undefined,
+        waitingSince: undefined,
+      };
       shelves.set(key, shelf);
     }
     return shelf;
@@ -124,24 +135,31 @@ export function createVethPool(links: NetlinkLinks, options: VethPoolOptions = {
     return work;
   }
 
+  function refill(shelf: Shelf): void {
+    clearTimeout(shelf.timer);
+    shelf.timer = undefined;
+    shelf.waitingSince = undefined;
+    fillShelf(shelf).catch((error: unknown) =>
+      log.warn({ err: error, attachment: keyOf(shelf.attachment) }, "veth pool refill failed"),
+    );
+  }
+
+  /**
+   * Refills once takes pause for refillDelayMs (making pairs then does not compete with the containers being
+   * started), but no later than maxRefillDelayMs after the first take (a long burst never pauses), and at once
+   * when the shelf is empty (takes already make their pairs on the spot).
+   */
   function scheduleRefill(shelf: Shelf): void {
     if (closed) return;
-    if (shelf.pairs.length <= size / 2) {
-      // A burst (containers started back to back) would keep a quiet moment from ever coming: refill now.
-      clearTimeout(shelf.timer);
-      shelf.timer = undefined;
-      fillShelf(shelf).catch((error: unknown) =>
-        log.warn({ err: error, attachment: keyOf(shelf.attachment) }, "veth pool refill failed"),
-      );
+    const now = performance.now();
+    shelf.waitingSince ??= now;
+    if (shelf.pairs.length === 0) {
+      refill(shelf);
       return;
     }
     clearTimeout(shelf.timer);
-    shelf.timer = setTimeout(() => {
-      shelf.timer = undefined;
-      fillShelf(shelf).catch((error: unknown) =>
-        log.warn({ err: error, attachment: keyOf(shelf.attachment) }, "veth pool refill failed"),
-      );
-    }, refillDelayMs);
+    const latest = shelf.waitingSince + maxRefillDelayMs - now;
+    shelf.timer = setTimeout(() => refill(shelf), Math.max(0, Math.min(refillDelayMs, latest)));
     shelf.timer.unref();
   }
 
