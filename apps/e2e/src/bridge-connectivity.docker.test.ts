@@ -1,6 +1,5 @@
 // The bridge driver under a real Docker Engine: what containers on tsnet networks can and cannot reach.
 // Every address used is inside containers or networks this run made, or a dummy address of ours on the host.
-import { randomBytes } from "node:crypto";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -10,6 +9,7 @@ import {
   daemonFixture,
   fetchFromHost,
   fetchIn,
+  randomUla64,
   tsnetNetwork,
 } from "./bridge-helpers.js";
 import {
@@ -130,7 +130,7 @@ test("-o com.docker.network.driver.mtu=1400 gives eth0 an MTU of 1400 inside the
 });
 
 test("--ipv6: containers ping each other over IPv6", async () => {
-  const v6 = `fd${randomBytes(1).toString("hex")}:${randomBytes(2).toString("hex")}:${randomBytes(2).toString("hex")}::/64`;
+  const v6 = randomUla64();
   const network = await tsnetNetwork(daemon.get(), { subnets: [await freeSubnet(), v6], ipv6: true });
   const a = await runContainer({ network: network.name });
   const b = await runContainer({ network: network.name });

@@ -3,7 +3,7 @@
 // daemon's view of an endpoint (EndpointOperInfo over its socket), host addresses of our own (a dummy link), and
 // what tsnet left in the kernel (links, nft rules, the DOCKER-USER jump).
 import { execFileSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomInt } from "node:crypto";
 import {
   callPlugin,
   createNetwork,
@@ -199,6 +199,15 @@ export function dockerUserJump(comment?: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A random IPv6 ULA /64 written as Docker prints addresses (no leading zeros in a group), so an address's text can
+ * be checked against the prefix's: `fd12:abcd:1234::/64`.
+ */
+export function randomUla64(): string {
+  const group = () => randomInt(0x1000, 0x10000).toString(16);
+  return `fd${randomBytes(1).toString("hex")}:${group()}:${group()}::/64`;
 }
 
 /** Host links of tsnet for `ids`: bridges named after a NetworkID, and the host veths of EndpointIDs (by alias). */

@@ -2,7 +2,7 @@
 // proxy: reachable from the host (loopback, a host address of ours, another network's gateway), from containers on
 // other networks through a host address, and from the container itself (hairpin).
 
-import { randomBytes, randomInt } from "node:crypto";
+import { randomInt } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -15,6 +15,7 @@ import {
   fetchIn,
   httpContainer,
   operInfo,
+  randomUla64,
   tsnetNetwork,
   udpCounters,
 } from "./bridge-helpers.js";
@@ -159,9 +160,7 @@ test("-P: the daemon picks the host port; EndpointOperInfo and its log name it, 
 });
 
 test("--ipv6: a published port answers on another network's IPv6 gateway, from the host and a container", async () => {
-  const v6 = () =>
-    `fd${randomBytes(1).toString("hex")}:${randomBytes(2).toString("hex")}:${randomBytes(2).toString("hex")}::/64`;
-  const [serverSubnet, clientSubnet] = [v6(), v6()];
+  const [serverSubnet, clientSubnet] = [randomUla64(), randomUla64()];
   const network = await tsnetNetwork(daemon.get(), { subnets: [await freeSubnet(), serverSubnet], ipv6: true });
   const other = await tsnetNetwork(daemon.get(), { subnets: [await freeSubnet(), clientSubnet], ipv6: true });
   const port = hostPort();
