@@ -2,6 +2,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { NetworkDriver } from "@tsnet/protocol";
+import { NETWORK_DRIVER_FIXTURES } from "@tsnet/protocol/testing";
 import fc from "fast-check";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -194,6 +196,25 @@ test("a request that stalls gets 408 after requestTimeoutMs, also when it follow
     [200, 408],
   );
   assert.ok(closed && elapsed >= 250 && elapsed < 2_000, `closed after ${elapsed} ms`);
+});
+
+test("a pipelined request waiting behind a slow handler is not timed out", async ({ dir }) => {
+  const socket = join(dir, "slow.sock");
+  const slow: NetworkDriver = {
+    ...createRecordingNetworkDriver(),
+    async join() {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return {};
+    },
+  };
+  const server = await listen(createPluginApp({ networkDriver: slow }), socket, { requestTimeoutMs: 300 });
+  try {
+    const join = dockerRequest("/NetworkDriver.Join", `${JSON.stringify(NETWORK_DRIVER_FIXTURES.Join)}\n`);
+    const { responses, closed } = await exchange(socket, [join + capabilities], 2);
+    assert.equal([responses.map((response) => response.status), closed], [[200, 200], false]);
+  } finally {
+    await server.close();
+  }
 });
 
 test("random bytes never take the server down: each connection gets a reply or is closed", async ({ socket }) => {

@@ -258,9 +258,12 @@ class Connection {
     this.#armRequestTimer();
   }
 
-  /** The next request must arrive whole within requestTimeoutMs of its first byte. */
+  /**
+   * The next request must arrive whole within requestTimeoutMs of its first byte. Not while one is being answered:
+   * a pipelined request waiting behind a slow handler is not late (the clock starts after that reply).
+   */
   #armRequestTimer(): void {
-    if (this.#requestTimer !== undefined || this.#buffer.length === 0) return;
+    if (this.#busy || this.#requestTimer !== undefined || this.#buffer.length === 0) return;
     this.#requestTimer = setTimeout(
       () => this.#fail(408, "request not received in time"),
       this.#options.requestTimeoutMs,
