@@ -618,11 +618,7 @@ export async function disconnect(network: string, container: string): Promise<vo
 
 /** Names of the host's links (root namespace) that start with `prefix`, e.g. "ts" for everything tsnet made. */
 export function hostLinks(prefix: string): string[] {
-  const text = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
-  return text
-    .split("\n")
-    .map((line) => /^\d+:\s+([^:@]+)/.exec(line)?.[1] ?? "")
-    .filter((name) => name.startsWith(prefix));
+  return linkNames().filter((name) => name.startsWith(prefix));
 }
 
 /**

@@ -93,8 +93,9 @@ function graceFromEnvironment(): number | undefined {
 /**
  * Where the bridge driver's endpoint records live: a journal store of their own (@tsnet/store), each commit one
  * write(2) without fsync. An endpoint describes a veth pair, which dies with the running kernel; its record must
- * survive a crash of the daemon (the page cache does), not of the host. So CreateEndpoint and DeleteEndpoint wait for no disk
- * flush, while networks and IPAM allocations, which outlive reboots, stay fsync'd in the state dir's own store.
+ * survive a crash of the daemon (the page cache does), not of the host. So CreateEndpoint and DeleteEndpoint wait
+ * for no disk flush, while networks and IPAM allocations, which outlive reboots, stay fsync'd in the state dir's
+ * own store.
  */
 export function endpointStoreDirectory(stateDir: string): string {
   return join(stateDir, "endpoints");

@@ -64,7 +64,7 @@ export interface PoolView {
 export interface StateSources {
   /** The shared store (bridge records); absent → networks unknown. */
   store?: Pick<Store, "list"> | undefined;
-  /** Where endpoint records live when apart from `store` (the daemon's process-durable endpoint store). */
+  /** Where endpoint records live when apart from `store` (the daemon's endpoint journal store). */
   endpoints?: Pick<Store, "list"> | undefined;
   /** The IPAM; absent → pools unknown. */
   ipam?: IpamView | undefined;

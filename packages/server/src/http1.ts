@@ -33,8 +33,8 @@ export interface Http1Options {
   logger: Logger;
 }
 
-/** The server plus what listen() needs for an orderly close. */
-export interface Http1Server {
+/** A plugin server (this one or node:http's) plus what listen() needs for an orderly close. */
+export interface SocketServer {
   server: Server;
   /** From now on every reply closes its connection, and idle connections are closed at once. Returns a stop. */
   beginClose(): () => void;
@@ -421,7 +421,7 @@ class Connection {
 }
 
 /** A plugin server on `node:net` answering through `dispatcher`; the caller listens and closes. */
-export function createHttp1Server(dispatcher: PluginDispatcher, options: Http1Options): Http1Server {
+export function createHttp1Server(dispatcher: PluginDispatcher, options: Http1Options): SocketServer {
   const state = { closing: false };
   const connections = new Set<Connection>();
   // Half-open allowed: a client that sends its request and then FIN (`nc -N`) still gets the reply.

@@ -11,7 +11,7 @@ import type { Hono } from "hono";
 import { dispatcherOf, type PluginEnv } from "./app.js";
 import { readIncoming } from "./body.js";
 import type { PluginDispatcher, PluginReply } from "./dispatch.js";
-import { createHttp1Server } from "./http1.js";
+import { createHttp1Server, type SocketServer } from "./http1.js";
 
 export interface ListenOptions {
   /** A client must send its whole request (headers and body) within this many ms, or is dropped. Default 10 000. */
@@ -186,7 +186,7 @@ function nodeHttpServer(
   requestTimeoutMs: number,
   keepAliveTimeoutMs: number,
   logger: Logger,
-): { server: NetServer; beginClose: () => () => void; destroyAll: () => void } {
+): SocketServer {
   let closing = false;
   const server = createServer(
     {
