@@ -124,6 +124,20 @@ async function runServe(args: string[], io: CliIo, env: Record<string, string | 
   });
   const { config } = resolved;
   const logger = createLogger(config.logLevel);
+  // Signal handlers go in before serving starts: "serving" is logged before serve() returns, and a SIGTERM/SIGINT
+  // arriving in between (a supervisor reacting to that line) would otherwise kill the process without a clean stop.
+  let received: NodeJS.Signals | undefined;
+  let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+  const handleSignal = (signal: NodeJS.Signals): void => {
+    received ??= signal;
+    onSignal?.(signal);
+  };
+  process.on("SIGTERM", handleSignal);
+  process.on("SIGINT", handleSignal);
+  const removeHandlers = (): void => {
+    process.off("SIGTERM", handleSignal);
+    process.off("SIGINT", handleSignal);
+  };
   let daemon: Awaited<ReturnType<typeof serve>>;
   try {
     daemon = await serve({
@@ -138,6 +152,7 @@ async function runServe(args: string[], io: CliIo, env: Record<string, string | 
       configFile: resolved.file,
     });
   } catch (error) {
+    removeHandlers();
     logger.error({ err: error }, "start failed");
     const message = isTsnetError(error) || error instanceof Error ? error.message : String(error);
     io.stderr(`tsnet serve: ${message}\n`);
@@ -153,9 +168,8 @@ async function runServe(args: string[], io: CliIo, env: Record<string, string | 
     process.exit(EXIT_FAILURE);
   });
   return new Promise<number>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
+    onSignal = (signal: NodeJS.Signals): void => {
+      removeHandlers();
       logger.info({ signal }, "stopping");
       const force = setTimeout(() => {
         logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, "shutdown took too long; exiting anyway");
@@ -174,8 +188,7 @@ async function runServe(args: string[], io: CliIo, env: Record<string, string | 
         },
       );
     };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
+    if (received !== undefined) onSignal(received);
   });
 }
 
