@@ -50,7 +50,7 @@ property("whatever calls and failures come, the kernel, firewall and store agree
           revoke: () => driver.revokeExternalConnectivity(request, callContext()),
           join: () => driver.join({ ...request, SandboxKey: "", Options: options }, callContext()),
         };
-        await calls[op]().catch(() => {});
+        await Promise.resolve(calls[op]()).catch(() => {});
         host.root.links.clearFailures();
         firewall.clearFailures();
         store.failWhen(undefined);

@@ -9,6 +9,7 @@ import {
   type VethPool,
 } from "@tsnet/kernel";
 import type {
+  Awaitable,
   CallContext,
   CapabilitiesResponse,
   CreateEndpointRequest,
@@ -26,7 +27,7 @@ import type {
   ProgramExternalConnectivityRequest,
   RevokeExternalConnectivityRequest,
 } from "@tsnet/protocol";
-import { MAX_MTU, MIN_MTU, silentLogger, TsnetError } from "@tsnet/protocol";
+import { isPromiseLike, MAX_MTU, MIN_MTU, silentLogger, TsnetError } from "@tsnet/protocol";
 import type { Store } from "@tsnet/store";
 import { programExternalConnectivity, revokeExternalConnectivity } from "./connectivity.js";
 import type { BridgeDeps } from "./deps.js";
@@ -73,8 +74,8 @@ export interface BridgeDriverOptions {
 
 /** The bridge NetworkDriver plus its life cycle. */
 export interface BridgeDriver extends NetworkDriver {
-  programExternalConnectivity(request: ProgramExternalConnectivityRequest, context: CallContext): Promise<void>;
-  revokeExternalConnectivity(request: RevokeExternalConnectivityRequest, context: CallContext): Promise<void>;
+  programExternalConnectivity(request: ProgramExternalConnectivityRequest, context: CallContext): Awaitable<void>;
+  revokeExternalConnectivity(request: RevokeExternalConnectivityRequest, context: CallContext): Awaitable<void>;
   /** Makes the kernel match the store (see {@link ReconcileSummary}); run while no calls are in flight. */
   reconcile(signal?: AbortSignal): Promise<ReconcileSummary>;
   /** The last reconcile's summary, if any. */
@@ -139,18 +140,33 @@ export async function createBridgeDriver(options: BridgeDriverOptions): Promise<
   let closed = false;
   let lastReconcile: ReconcileSummary | undefined;
 
-  async function guarded<T>(key: string | undefined, work: () => Promise<T>): Promise<T> {
-    if (closed) throw new TsnetError("UNAVAILABLE", "bridge driver is closed");
+  /**
+   * Runs a call under its key's lock, counted for drain(). A call whose work answers directly (see Awaitable in
+   * @tsnet/protocol) returns directly too: on an idle daemon every promise hop is cold code.
+   */
+  function guarded<T>(key: string | undefined, work: () => Awaitable<T>): Awaitable<T> {
+    if (closed) return Promise.reject(new TsnetError("UNAVAILABLE", "bridge driver is closed"));
     active++;
+    let answer: Awaitable<T>;
     try {
-      return key === undefined ? await work() : await locks.run(key, work);
-    } finally {
-      active--;
-      if (active === 0) {
-        const waiters = idle;
-        idle = [];
-        for (const resolve of waiters) resolve();
-      }
+      answer = key === undefined ? work() : locks.run(key, work);
+    } catch (error) {
+      settled();
+      // failures always come as a rejected promise: only a reply comes directly
+      return Promise.reject(error);
+    }
+    if (!isPromiseLike(answer)) {
+      settled();
+      return answer;
+    }
+    return Promise.resolve(answer).finally(settled);
+  }
+  function settled(): void {
+    active--;
+    if (active === 0) {
+      const waiters = idle;
+      idle = [];
+      for (const resolve of waiters) resolve();
     }
   }
   const endpointLock = (request: { EndpointID: string }) => `endpoint/${request.EndpointID}`;
@@ -162,15 +178,13 @@ export async function createBridgeDriver(options: BridgeDriverOptions): Promise<
       guarded(networkLock(request), () => createNetwork(deps, request, context.signal)),
     deleteNetwork: (request: DeleteNetworkRequest, context: CallContext) =>
       guarded(networkLock(request), () => deleteNetwork(deps, request, context.signal)),
-    createEndpoint: (request: CreateEndpointRequest, context: CallContext): Promise<CreateEndpointResponse> =>
-      guarded(endpointLock(request), () => createEndpoint(deps, request, context.signal)),
+    createEndpoint: (request: CreateEndpointRequest, context: CallContext): Awaitable<CreateEndpointResponse> =>
+      guarded(endpointLock(request), () => createEndpoint(deps, request, context)),
     deleteEndpoint: (request: DeleteEndpointRequest, context: CallContext) =>
       guarded(endpointLock(request), () => deleteEndpoint(deps, request, context.signal)),
-    endpointOperInfo: async (request: EndpointOperInfoRequest): Promise<EndpointOperInfoResponse> =>
-      endpointOperInfo(deps, request),
-    join: (request: JoinRequest): Promise<JoinResponse> =>
-      guarded(endpointLock(request), async () => join(deps, request)),
-    leave: (request: LeaveRequest): Promise<void> => guarded(endpointLock(request), async () => {}),
+    endpointOperInfo: (request: EndpointOperInfoRequest): EndpointOperInfoResponse => endpointOperInfo(deps, request),
+    join: (request: JoinRequest): Awaitable<JoinResponse> => guarded(endpointLock(request), () => join(deps, request)),
+    leave: (request: LeaveRequest): Awaitable<void> => guarded(endpointLock(request), () => {}),
     programExternalConnectivity: (request: ProgramExternalConnectivityRequest, context: CallContext) =>
       guarded(endpointLock(request), () => programExternalConnectivity(deps, request, context.signal)),
     revokeExternalConnectivity: (request: RevokeExternalConnectivityRequest, context: CallContext) =>

@@ -1,7 +1,8 @@
-import type { VethPool } from "@tsnet/kernel";
+import type { VethAttachment, VethPool } from "@tsnet/kernel";
 import { MemoryHost } from "@tsnet/kernel/testing";
+import type { JoinResponse } from "@tsnet/protocol";
 import type { Store } from "@tsnet/store";
-import { MemoryStore } from "@tsnet/store/testing";
+import { FailingStore, MemoryStore } from "@tsnet/store/testing";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -51,24 +52,45 @@ race.run();
 
 const pooled = suite("createEndpoint with a veth pool");
 
-/** A VethPool over the fake links: every take makes an attached pair with pool-style random names. */
-function fakePool(links: MemoryHost["root"]["links"]): VethPool & { taken: number; discarded: string[] } {
+/**
+ * A VethPool over the fake links: `prepare` readies a pair (attached, pool-style random names) that `takeReady`
+ * hands out; `take` hands out a ready one or makes one. `fill` (the driver's, on CreateNetwork) readies nothing.
+ */
+function fakePool(links: MemoryHost["root"]["links"]): VethPool & {
+  taken: number;
+  discarded: string[];
+  prepare(attachment: VethAttachment): Promise<void>;
+} {
   let counter = 0;
+  const ready: Array<{ host: string; peer: string }> = [];
+  const makePair = async (attachment: VethAttachment, signal?: AbortSignal) => {
+    const id = String(counter++).padStart(6, "0");
+    const pair = { host: `tsvq-pool${id}`, peer: `tsvp-pool${id}` };
+    await links.addVethPair(pair.host, pair.peer, { ...attachment, up: true }, signal);
+    return pair;
+  };
   return {
     taken: 0,
     discarded: [],
-    async take(attachment, signal) {
-      this.taken++;
-      const id = String(counter++).padStart(6, "0");
-      const pair = { host: `tsvq-pool${id}`, peer: `tsvp-pool${id}` };
-      await links.addVethPair(pair.host, pair.peer, { ...attachment, up: true }, signal);
+    takeReady() {
+      const pair = ready.shift();
+      if (pair !== undefined) this.taken++;
       return pair;
+    },
+    async take(attachment, signal) {
+      const pair = this.takeReady(attachment);
+      if (pair !== undefined) return pair;
+      this.taken++;
+      return makePair(attachment, signal);
     },
     async discard(master) {
       this.discarded.push(master);
     },
     owns: (name) => name.startsWith("tsvq-"),
     fill: async () => {},
+    async prepare(attachment) {
+      ready.push(await makePair(attachment));
+    },
     ready: new Map(),
     close: async () => {},
   };
@@ -104,5 +126,51 @@ pooled(
     assert.equal(pool.discarded, [bridge], "the network's ready pairs go before its bridge");
   },
 );
+
+pooled("with a ready pair and a store that commits without waiting, CreateEndpoint answers directly", async () => {
+  const host = new MemoryHost();
+  const pool = fakePool(host.root.links);
+  const endpointStore = new MemoryStore();
+  const {
+    driver,
+    networkId,
+    bridgeName: bridge,
+  } = await withNetwork({}, await createMemoryBridge({ host, vethPool: pool, endpointStore }));
+  await pool.prepare({ mtu: 1500, master: bridge, hairpin: true });
+  const request = endpointRequest(networkId);
+  const answer = driver.createEndpoint(request, callContext());
+  assert.not.instance(answer, Promise, "a reply, not a promise");
+  assert.is(pool.taken, 1);
+  assert.equal(
+    endpointStore.list("").map(([, record]) => (record as { hostVeth: string }).hostVeth),
+    ["tsvq-pool000000"],
+    "recorded before the reply",
+  );
+  const joined = driver.join({ ...request, SandboxKey: "", Options: request.Options }, callContext());
+  assert.not.instance(joined, Promise);
+  assert.is((joined as JoinResponse).InterfaceName?.SrcName, "tsvp-pool000000");
+});
+
+pooled("a direct commit that fails deletes the ready pair it took and rejects", async () => {
+  const host = new MemoryHost();
+  const pool = fakePool(host.root.links);
+  const endpointStore = new FailingStore(new MemoryStore());
+  const {
+    driver,
+    namespace,
+    networkId,
+    bridgeName: bridge,
+  } = await withNetwork({}, await createMemoryBridge({ host, vethPool: pool, endpointStore }));
+  await pool.prepare({ mtu: 1500, master: bridge, hairpin: true });
+  endpointStore.failNext();
+  await assertRejects(
+    driver.createEndpoint(endpointRequest(networkId), callContext()),
+    rejectsWith("UNAVAILABLE", /injected commit failure/),
+    "failed commit",
+  );
+  await driver.drain();
+  assert.equal(linkNames(namespace), [bridge], "the taken pair is gone, nothing else was made");
+  assert.equal(endpointStore.list(""), []);
+});
 
 pooled.run();

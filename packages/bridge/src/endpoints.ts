@@ -1,5 +1,7 @@
 /** CreateEndpoint, Join, Leave, DeleteEndpoint and EndpointOperInfo: one veth pair per endpoint. */
 import type {
+  Awaitable,
+  CallContext,
   CreateEndpointRequest,
   CreateEndpointResponse,
   EndpointOperInfoResponse,
@@ -8,13 +10,14 @@ import type {
   JoinResponse,
 } from "@tsnet/protocol";
 import { isTsnetError, type Logger, TsnetError } from "@tsnet/protocol";
+import type { Transaction } from "@tsnet/store";
 import { type BridgeDeps, readNetwork } from "./deps.js";
 import { parseCidr } from "./ip.js";
 import { isMacAddress, macFromIpv4, randomMac } from "./mac.js";
 import { hostVethName, peerVethName } from "./names.js";
 import { vethAttachment } from "./networks.js";
 import { subnetOf } from "./options.js";
-import { cleanupSignal, type EndpointRecord, endpointKey, type NetworkRecord, shortId, Undo } from "./records.js";
+import { cleanupSignal, type EndpointRecord, endpointKey, type NetworkRecord, shortId } from "./records.js";
 
 const MAC_ADDRESS_LABEL = "com.docker.network.endpoint.macaddress";
 const PORT_MAP_LABEL = "com.docker.network.portmap";
@@ -71,19 +74,21 @@ function checkInterface(request: CreateEndpointRequest): void {
   }
 }
 
+/** An endpoint's veth pair: the host end (on the bridge) and the container end. */
+type Pair = { host: string; peer: string };
+
 /**
- * The endpoint's pair: the host end on the bridge (hairpin on) and up, both ends at the network's MTU. From the veth
- * pool when there is one: a ready pair costs no kernel request, and both ends keep their pool names (Docker renames
- * the container end and sets its MAC where it moves it, at SetKey). Otherwise one RTM_NEWLINK makes a pair named
- * after the EndpointID that also sets the container end's MAC.
+ * Makes the endpoint's pair now: the host end on the bridge (hairpin on) and up, both ends at the network's MTU.
+ * From the veth pool when there is one (which makes a pair on the spot when none is ready); otherwise one
+ * RTM_NEWLINK makes a pair named after the EndpointID that also sets the container end's MAC.
  */
-async function createPair(
+async function makePair(
   deps: BridgeDeps,
   endpointId: string,
   network: NetworkRecord,
   macAddress: string,
   signal: AbortSignal,
-): Promise<{ host: string; peer: string }> {
+): Promise<Pair> {
   const attachment = vethAttachment(network);
   if (deps.vethPool !== undefined) return deps.vethPool.take(attachment, signal);
   const links = deps.namespace.links;
@@ -104,66 +109,96 @@ async function createPair(
   return { host, peer };
 }
 
+/** What CreateEndpoint records and answers, once its pair exists. */
+interface NewEndpoint {
+  request: CreateEndpointRequest;
+  macAddress: string;
+  generatedMac: boolean;
+}
+
+/**
+ * Records the endpoint on `pair` and returns the reply: directly when the endpoint store commits without waiting
+ * (its `transactionSync`), else as a promise. On failure the pair is deleted and the error rethrown (rejected).
+ */
+function recordEndpoint(deps: BridgeDeps, endpoint: NewEndpoint, pair: Pair, context: CallContext) {
+  const { request, macAddress, generatedMac } = endpoint;
+  const { Address, AddressIPv6 } = request.Interface;
+  const record: EndpointRecord = {
+    networkId: request.NetworkID,
+    id: request.EndpointID,
+    hostVeth: pair.host,
+    peerVeth: pair.peer,
+    address: Address,
+    addressIpv6: AddressIPv6,
+    macAddress,
+    generatedMac,
+    exposedPorts: request.Options.exposedPorts.map(({ Proto, Port }) => ({ Proto, Port })),
+    bindings: null,
+    published: [],
+  };
+  const commit = (tx: Transaction): void => {
+    // A DeleteNetwork that ran meanwhile (forced; Docker refuses `network rm` with endpoints) wins. It removes
+    // the network's endpoint records after its own commit, so a record written here past this check goes too.
+    if (readNetwork(deps, request.NetworkID) === undefined) {
+      throw new TsnetError("NOT_FOUND", `CreateEndpoint: network ${shortId(request.NetworkID)} was deleted meanwhile`);
+    }
+    tx.put(endpointKey(request.NetworkID, request.EndpointID), record);
+  };
+  const created = (): CreateEndpointResponse => {
+    deps.log.debug(
+      { endpointId: shortId(request.EndpointID), hostVeth: pair.host, peerVeth: pair.peer, macAddress },
+      "endpoint created",
+    );
+    return responseOf(record);
+  };
+  const undo = async (error: unknown): Promise<never> => {
+    // A child logger costs a few µs of allocation: made only when something is logged.
+    const log = endpointLog(deps, request);
+    await deps.namespace.links
+      .delete(pair.host, cleanupSignal())
+      .catch((failure: unknown) => log.warn({ err: failure }, "undo step failed"));
+    throw error;
+  };
+  const store = deps.endpoints;
+  if (store.transactionSync === undefined) return store.transaction(commit, context.signal).then(created, undo);
+  try {
+    store.transactionSync(commit);
+  } catch (error) {
+    return undo(error);
+  }
+  return created();
+}
+
 /**
  * Creates the endpoint's veth pair with the network's MTU on both ends and the MAC on the container end,
  * puts the host end on the bridge and up, then records it. The MAC is Docker's (from the request) or, when
  * Docker sent none, derived from the IPv4 address as Docker's bridge does, and only then part of the reply.
+ * With a ready pair in the veth pool and an endpoint store that commits without waiting, it answers directly:
+ * no kernel request and no promise (see Awaitable in @tsnet/protocol).
  * @throws NOT_FOUND for an unknown network; INVALID_ARGUMENT for a malformed Interface
  */
-export async function createEndpoint(
+export function createEndpoint(
   deps: BridgeDeps,
   request: CreateEndpointRequest,
-  signal: AbortSignal,
-): Promise<CreateEndpointResponse> {
-  const key = endpointKey(request.NetworkID, request.EndpointID);
-  const known = deps.endpoints.get<EndpointRecord>(key);
+  context: CallContext,
+): Awaitable<CreateEndpointResponse> {
+  const known = deps.endpoints.get<EndpointRecord>(endpointKey(request.NetworkID, request.EndpointID));
   if (known !== undefined) return responseOf(known);
   const network = requireNetwork(deps, "CreateEndpoint", request.NetworkID);
   checkInterface(request);
-  // A child logger costs a few µs of allocation: made only when something is logged (see endpointLog).
-  const log = () => endpointLog(deps, request);
-  const { Address, AddressIPv6, MacAddress } = request.Interface;
+  const { Address, MacAddress } = request.Interface;
   const generatedMac = MacAddress === "";
   const macAddress = generatedMac
     ? Address === ""
       ? randomMac()
       : macFromIpv4(Address.split("/")[0] as string)
     : MacAddress.toLowerCase();
-  const links = deps.namespace.links;
-  const undo = new Undo();
-  try {
-    const { host: hostVeth, peer: peerVeth } = await createPair(deps, request.EndpointID, network, macAddress, signal);
-    undo.push(() => links.delete(hostVeth, cleanupSignal()));
-    const record: EndpointRecord = {
-      networkId: request.NetworkID,
-      id: request.EndpointID,
-      hostVeth,
-      peerVeth,
-      address: Address,
-      addressIpv6: AddressIPv6,
-      macAddress,
-      generatedMac,
-      exposedPorts: request.Options.exposedPorts.map(({ Proto, Port }) => ({ Proto, Port })),
-      bindings: null,
-      published: [],
-    };
-    await deps.endpoints.transaction((tx) => {
-      // A DeleteNetwork that ran meanwhile (forced; Docker refuses `network rm` with endpoints) wins. It removes
-      // the network's endpoint records after its own commit, so a record written here past this check goes too.
-      if (readNetwork(deps, request.NetworkID) === undefined) {
-        throw new TsnetError(
-          "NOT_FOUND",
-          `CreateEndpoint: network ${shortId(request.NetworkID)} was deleted meanwhile`,
-        );
-      }
-      tx.put(key, record);
-    }, signal);
-    deps.log.debug({ endpointId: shortId(request.EndpointID), hostVeth, peerVeth, macAddress }, "endpoint created");
-    return responseOf(record);
-  } catch (error) {
-    await undo.run(log());
-    throw error;
-  }
+  const endpoint: NewEndpoint = { request, macAddress, generatedMac };
+  const ready = deps.vethPool?.takeReady(vethAttachment(network));
+  if (ready !== undefined) return recordEndpoint(deps, endpoint, ready, context);
+  return makePair(deps, request.EndpointID, network, macAddress, context.signal).then((pair) =>
+    recordEndpoint(deps, endpoint, pair, context),
+  );
 }
 
 function plainIp(cidr: string): string {

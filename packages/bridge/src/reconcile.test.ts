@@ -106,11 +106,14 @@ reconcile("the ports held before the restart stay held", async () => {
   const other = endpointRequest(network.NetworkID, { Address: "10.99.0.9/24" });
   await second.driver.createEndpoint(other, callContext());
   let error: unknown;
-  await second.driver
-    .programExternalConnectivity({ ...other, Options: endpointOptions([portBinding(80, 8080)]) }, callContext())
-    .catch((e: unknown) => {
-      error = e;
-    });
+  try {
+    await second.driver.programExternalConnectivity(
+      { ...other, Options: endpointOptions([portBinding(80, 8080)]) },
+      callContext(),
+    );
+  } catch (e) {
+    error = e;
+  }
   assert.match(String(error), /8080\/tcp/);
 });
 

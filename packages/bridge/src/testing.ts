@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { createLinkReaper } from "@tsnet/kernel";
 import { MemoryFirewall, MemoryHost, type MemoryNamespace } from "@tsnet/kernel/testing";
 import type {
+  Awaitable,
   CallContext,
   CreateEndpointRequest,
   CreateNetworkRequest,
@@ -150,7 +151,7 @@ export function rejectsWith(code: string, pattern?: RegExp): (error: unknown) =>
 
 /** Throws unless `work` rejects with an error that `check` accepts. */
 export async function assertRejects(
-  work: Promise<unknown>,
+  work: Awaitable<unknown>,
   check: (error: unknown) => boolean,
   what: string,
 ): Promise<void> {

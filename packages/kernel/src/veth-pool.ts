@@ -47,6 +47,11 @@ export interface VethPool {
    * Throws NOT_FOUND (no such bridge), UNAVAILABLE (deadline) when a pair must be made now.
    */
   take(attachment: VethAttachment, signal?: AbortSignal): Promise<PooledVeth>;
+  /**
+   * The ready pair `take` would hand out, returned directly, or undefined when none is ready (then `take` makes
+   * one). Schedules the refill as `take` does.
+   */
+  takeReady(attachment: VethAttachment): PooledVeth | undefined;
   /** Makes pairs for `attachment` until `size` are ready. */
   fill(attachment: VethAttachment, signal?: AbortSignal): Promise<void>;
   /** Deletes the ready pairs attached to `master` and forgets them (before the bridge goes). */
@@ -173,11 +178,14 @@ export function createVethPool(links: NetlinkLinks, options: VethPoolOptions = {
   }
 
   return {
-    async take(attachment, signal) {
+    takeReady(attachment) {
       const shelf = shelfOf(attachment);
       const pair = shelf.pairs.shift();
       scheduleRefill(shelf);
-      return pair ?? makePair(attachment, signal);
+      return pair;
+    },
+    async take(attachment, signal) {
+      return this.takeReady(attachment) ?? makePair(attachment, signal);
     },
     fill: (attachment, signal) => fillShelf(shelfOf(attachment), signal),
     async discard(master) {

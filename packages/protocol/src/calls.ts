@@ -3,7 +3,7 @@
  * builds its dispatch map from these and stays generic; every type link (call → request → driver method → reply)
  * is checked here.
  */
-import type { CallContext, IpamDriver, NetworkDriver } from "./driver.js";
+import { type Awaitable, type CallContext, type IpamDriver, isPromiseLike, type NetworkDriver } from "./driver.js";
 import { TsnetError } from "./error.js";
 import type {
   AddressSpacesResponse,
@@ -76,8 +76,11 @@ export interface DriverCall<Driver, Request, Response> {
   readonly path: string;
   /** Validates a decoded JSON body (`undefined` when the body was empty). Throws INVALID_ARGUMENT. */
   parse(body: unknown): Request;
-  /** Validates, then calls the driver. Throws what the driver throws, or INVALID_ARGUMENT / NOT_FOUND. */
-  handle(driver: Driver, body: unknown, context: CallContext): Promise<CallResult<Request, Response>>;
+  /**
+   * Validates, then calls the driver. Throws (or rejects with) what the driver throws, or INVALID_ARGUMENT /
+   * NOT_FOUND. Returns the result directly when the driver did (see {@link Awaitable}).
+   */
+  handle(driver: Driver, body: unknown, context: CallContext): Awaitable<CallResult<Request, Response>>;
 }
 
 const EMPTY: EmptyResponse = {};
@@ -86,7 +89,11 @@ function notImplemented(path: string): never {
   throw new TsnetError("NOT_FOUND", `${path.slice(1)} is not implemented by this plugin`);
 }
 
-type Invoke<Driver, Request, Response> = (driver: Driver, request: Request, context: CallContext) => Promise<Response>;
+type Invoke<Driver, Request, Response> = (
+  driver: Driver,
+  request: Request,
+  context: CallContext,
+) => Awaitable<Response>;
 
 function define<Driver, Request, Response>(
   pluginInterface: PluginInterface,
@@ -101,32 +108,34 @@ function define<Driver, Request, Response>(
     method,
     path,
     parse,
-    async handle(driver, body, context) {
+    handle(driver, body, context) {
       // checked before parsing: a tolerated 404 must not turn into a 400 for a retried, empty body
       if (optional !== undefined && !optional.isImplemented(driver)) {
         return { request: undefined, response: optional.whenAbsent(path) };
       }
       const request = parse(body);
-      return { request, response: await invoke(driver, request, context) };
+      const response = invoke(driver, request, context);
+      return isPromiseLike(response)
+        ? Promise.resolve(response).then((settled) => ({ request, response: settled }))
+        : { request, response };
     },
   };
 }
 
 /** Calls an optional method that `isImplemented` has already found, keeping `this` bound to the driver. */
 function call<Driver, Request, Response>(
-  method: ((request: Request, context: CallContext) => Promise<Response>) | undefined,
+  method: ((request: Request, context: CallContext) => Awaitable<Response>) | undefined,
   driver: Driver,
   request: Request,
   context: CallContext,
-): Promise<Response> {
+): Awaitable<Response> {
   if (method === undefined) throw new TsnetError("INTERNAL", "optional driver method vanished");
   return method.call(driver, request, context);
 }
 
 /** Void driver results become `{}`: Docker decodes every reply, and an empty body fails with EOF. */
-async function empty(work: Promise<void>): Promise<EmptyResponse> {
-  await work;
-  return EMPTY;
+function empty(work: Awaitable<void>): Awaitable<EmptyResponse> {
+  return isPromiseLike(work) ? Promise.resolve(work).then(() => EMPTY) : EMPTY;
 }
 
 /** Every NetworkDriver call, keyed by Docker's method name. */
@@ -151,7 +160,7 @@ const ND = "NetworkDriver";
 
 /** The NetworkDriver call table. */
 export const NETWORK_DRIVER_CALLS: NetworkDriverCalls = {
-  GetCapabilities: define(ND, "GetCapabilities", parseEmptyRequest, async (d) => d.getCapabilities()),
+  GetCapabilities: define(ND, "GetCapabilities", parseEmptyRequest, (d) => d.getCapabilities()),
   CreateNetwork: define(ND, "CreateNetwork", parseCreateNetworkRequest, (d, r, c) => empty(d.createNetwork(r, c))),
   AllocateNetwork: define(
     ND,
@@ -223,8 +232,8 @@ const IPAM = "IpamDriver";
 
 /** The IpamDriver call table. */
 export const IPAM_DRIVER_CALLS: IpamDriverCalls = {
-  GetCapabilities: define(IPAM, "GetCapabilities", parseEmptyRequest, async (d) => d.getCapabilities()),
-  GetDefaultAddressSpaces: define(IPAM, "GetDefaultAddressSpaces", parseEmptyRequest, async (d) =>
+  GetCapabilities: define(IPAM, "GetCapabilities", parseEmptyRequest, (d) => d.getCapabilities()),
+  GetDefaultAddressSpaces: define(IPAM, "GetDefaultAddressSpaces", parseEmptyRequest, (d) =>
     d.getDefaultAddressSpaces(),
   ),
   RequestPool: define(IPAM, "RequestPool", parseRequestPoolRequest, (d, r, c) => d.requestPool(r, c)),

@@ -12,7 +12,7 @@
 import { ENDPOINT_PREFIX, type EndpointRecord, NETWORK_PREFIX, type NetworkRecord } from "@tsnet/bridge";
 import type { Ipam } from "@tsnet/ipam";
 import { KEYS } from "@tsnet/ipam";
-import type { Logger, NetworkDriver } from "@tsnet/protocol";
+import type { Awaitable, Logger, NetworkDriver } from "@tsnet/protocol";
 import { isTsnetError, silentLogger } from "@tsnet/protocol";
 import type { Store } from "@tsnet/store";
 import { type Activity, activityKey } from "./activity.js";
@@ -211,7 +211,7 @@ async function release(
   log: Logger,
 ): Promise<string[]> {
   const failed: string[] = [];
-  const attempt = async (what: string, work: () => Promise<void>) => {
+  const attempt = async (what: string, work: () => Awaitable<void>) => {
     try {
       await work();
     } catch (error) {

@@ -1,4 +1,4 @@
-import { IPAM_DRIVER_CALLS, NETWORK_DRIVER_CALLS } from "@tsnet/protocol";
+import { IPAM_DRIVER_CALLS, NETWORK_DRIVER_CALLS, TsnetError } from "@tsnet/protocol";
 import { IPAM_DRIVER_FIXTURES, NETWORK_DRIVER_FIXTURES } from "@tsnet/protocol/testing";
 import fc from "fast-check";
 import { suite } from "uvu";
@@ -75,5 +75,31 @@ test("onRequest sees each answered call with its status, and a throwing hook cha
     ["IpamDriver.GetCapabilities", 200],
     ["IpamDriver.RequestPool", 400],
   ]);
+});
+test("a driver that answers directly gets its reply back directly; a throw or a rejection answers alike", async () => {
+  const join = NETWORK_DRIVER_FIXTURES.Join;
+  const networkDriver = {
+    ...createRecordingNetworkDriver(),
+    join: () => ({ InterfaceName: { SrcName: "veth0", DstPrefix: "eth" } }),
+    leave: () => {
+      throw new TsnetError("NOT_FOUND", "Leave: endpoint gone");
+    },
+    deleteEndpoint: () => Promise.reject(new TsnetError("NOT_FOUND", "Leave: endpoint gone")),
+  };
+  const dispatcher = new PluginDispatcher({ networkDriver });
+  const text = JSON.stringify(join);
+  const direct = dispatcher.dispatch("POST", "/NetworkDriver.Join", () => text, signal);
+  assert.not.instance(direct, Promise, "no promise when the body was at hand and the driver answered directly");
+  assert.equal(direct, { status: 200, body: '{"InterfaceName":{"SrcName":"veth0","DstPrefix":"eth"}}' });
+  assert.instance(
+    dispatcher.dispatch("POST", "/NetworkDriver.Join", async () => text, signal),
+    Promise,
+    "a body still to be read",
+  );
+  const ref = JSON.stringify(NETWORK_DRIVER_FIXTURES.Leave);
+  const thrown = dispatcher.dispatch("POST", "/NetworkDriver.Leave", () => ref, signal);
+  const rejected = await dispatcher.dispatch("POST", "/NetworkDriver.DeleteEndpoint", () => ref, signal);
+  assert.equal(thrown, rejected);
+  assert.is(rejected.status, 404);
 });
 test.run();

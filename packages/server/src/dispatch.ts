@@ -6,10 +6,12 @@
 import {
   ACTIVATE_PATH,
   type ActivateResponse,
+  type Awaitable,
   type CallContext,
   type DriverCall,
   IPAM_DRIVER_CALLS,
   type IpamDriver,
+  isPromiseLike,
   type Logger,
   NETWORK_DRIVER_CALLS,
   type NetworkDriver,
@@ -52,8 +54,12 @@ export interface PluginReply {
   close?: boolean;
 }
 
+/** What a driver call produced: the validated request (for the log line) and the reply. */
+type CallOutcome = { request: unknown; response: unknown };
 /** One compiled route: validates, calls the driver, returns the reply and the request (for the log line). */
-type Route = (body: unknown, context: CallContext) => Promise<{ request: unknown; response: unknown }>;
+type Route = (body: unknown, context: CallContext) => Awaitable<CallOutcome>;
+/** A request answered: the reply and, when the body was read and valid, the request. */
+type Answer = { reply: PluginReply; request?: unknown };
 
 function compile<Driver>(
   routes: Map<string, Route>,
@@ -124,14 +130,13 @@ class RequestContext implements CallContext {
   }
 }
 
-/** Races `run` against the deadline; the context's signal aborts at the same moment. */
+/** Races a driver call still running against the deadline; the context's signal aborts at the same moment. */
 function withDeadline<T>(
-  run: (context: CallContext) => Promise<T>,
-  clientSignal: () => AbortSignal,
+  running: PromiseLike<T>,
+  context: RequestContext,
   timeoutMs: number,
   path: string,
 ): Promise<T> {
-  const context = new RequestContext(clientSignal);
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       const error = new TsnetError("UNAVAILABLE", `${path.slice(1)} timed out after ${timeoutMs} ms`);
@@ -140,7 +145,7 @@ function withDeadline<T>(
     }, timeoutMs);
     // the listening socket keeps the process alive; a hung handler's deadline must not on its own
     timer.unref();
-    run(context).then(
+    running.then(
       (value) => {
         clearTimeout(timer);
         resolve(value);
@@ -151,6 +156,10 @@ function withDeadline<T>(
       },
     );
   });
+}
+
+function answerOf(outcome: CallOutcome): Answer {
+  return { reply: { status: 200, body: JSON.stringify(outcome.response ?? {}) }, request: outcome.request };
 }
 
 /** Answers plugin requests; see PluginAppOptions. Never throws: every failure becomes a reply. */
@@ -191,46 +200,60 @@ export class PluginDispatcher {
   /**
    * Answers one request. `readBody` reads the whole body (throwing BodyTooLargeError past maxBodyBytes) and is only
    * called for calls that take one; `clientSignal` is only called if the driver reads its context's signal.
+   * The reply comes directly, in this turn, when the body was at hand and the driver answered directly (see
+   * Awaitable in @tsnet/protocol); otherwise as a promise. Either way it never throws or rejects.
    */
-  async dispatch(
+  dispatch(
     method: string,
     path: string,
-    readBody: () => Promise<string>,
+    readBody: () => Awaitable<string>,
     clientSignal: () => AbortSignal,
-  ): Promise<PluginReply> {
+  ): Awaitable<PluginReply> {
     const started = performance.now();
-    let request: unknown;
-    let reply: PluginReply;
+    let answer: Awaitable<Answer>;
     try {
-      const answer = await this.#answer(method, path, readBody, clientSignal);
-      request = answer.request;
-      reply = answer.reply;
+      answer = this.#answer(method, path, readBody, clientSignal);
     } catch (thrown) {
-      const error = asTsnetError(thrown);
-      reply =
-        thrown instanceof BodyTooLargeError
-          ? { status: 413, body: errorBody(error.message), close: true }
-          : { status: STATUS[error.code], body: errorBody(error.message) };
-      if (error.code === "INTERNAL") {
-        const cause = error.cause instanceof Error ? error.cause : error;
-        this.#logger.error({ ...logFields(path, request), err: cause.message, stack: cause.stack }, "request failed");
-      }
+      return this.#finish(path, this.#failure(path, thrown), started);
     }
+    if (!isPromiseLike(answer)) return this.#finish(path, answer, started);
+    return answer.then(
+      (settled) => this.#finish(path, settled, started),
+      (thrown: unknown) => this.#finish(path, this.#failure(path, thrown), started),
+    );
+  }
+
+  /** The reply to a request that failed: its status, and an INTERNAL error logged with its stack. */
+  #failure(path: string, thrown: unknown): Answer {
+    const error = asTsnetError(thrown);
+    const reply: PluginReply =
+      thrown instanceof BodyTooLargeError
+        ? { status: 413, body: errorBody(error.message), close: true }
+        : { status: STATUS[error.code], body: errorBody(error.message) };
+    if (error.code === "INTERNAL") {
+      const cause = error.cause instanceof Error ? error.cause : error;
+      this.#logger.error({ ...logFields(path, undefined), err: cause.message, stack: cause.stack }, "request failed");
+    }
+    return { reply };
+  }
+
+  #finish(path: string, answer: Answer, started: number): PluginReply {
     const durationMs = performance.now() - started;
-    // The log line and the metrics hook run once the reply is written (the transports write it in this turn's
-    // microtasks): a log write is a syscall, and Docker's call should not wait for it.
+    const { reply, request } = answer;
+    // The log line and the metrics hook run once the reply is written (the transports write it in this turn or
+    // this turn's microtasks): a log write is a syscall, and Docker's call should not wait for it.
     if (this.#logger !== silentLogger || this.#onRequest !== undefined) {
       setImmediate(() => this.#afterReply(path, request, reply.status, durationMs));
     }
     return reply;
   }
 
-  async #answer(
+  #answer(
     method: string,
     path: string,
-    readBody: () => Promise<string>,
+    readBody: () => Awaitable<string>,
     clientSignal: () => AbortSignal,
-  ): Promise<{ reply: PluginReply; request?: unknown }> {
+  ): Awaitable<Answer> {
     if (method !== "POST") {
       return {
         reply: { status: 405, body: errorBody(`${method} is not allowed: plugin calls are POST`), allow: "POST" },
@@ -241,7 +264,14 @@ export class PluginDispatcher {
     if (route === undefined) {
       return { reply: { status: 404, body: errorBody(`${path.slice(1)} is not a call this plugin implements`) } };
     }
-    const text = await readBody();
+    const text = readBody();
+    return isPromiseLike(text)
+      ? Promise.resolve(text).then((read) => this.#call(route, path, read, clientSignal))
+      : this.#call(route, path, text, clientSignal);
+  }
+
+  /** Decodes the body and runs the route, under the deadline when the driver's answer is still to come. */
+  #call(route: Route, path: string, text: string, clientSignal: () => AbortSignal): Awaitable<Answer> {
     let body: unknown;
     if (!isBlank(text)) {
       try {
@@ -253,8 +283,11 @@ export class PluginDispatcher {
         );
       }
     }
-    const result = await withDeadline((context) => route(body, context), clientSignal, this.#timeoutMs, path);
-    return { reply: { status: 200, body: JSON.stringify(result.response ?? {}) }, request: result.request };
+    const context = new RequestContext(clientSignal);
+    const outcome = route(body, context);
+    return isPromiseLike(outcome)
+      ? withDeadline(outcome, context, this.#timeoutMs, path).then(answerOf)
+      : answerOf(outcome);
   }
 
   #afterReply(path: string, request: unknown, status: number, durationMs: number): void {

@@ -16,7 +16,7 @@
  * connections forever) unless `keepAliveTimeoutMs` is set.
  */
 import { createServer, type Server, type Socket } from "node:net";
-import { type Logger, TsnetError } from "@tsnet/protocol";
+import { isPromiseLike, type Logger, TsnetError } from "@tsnet/protocol";
 import { BodyTooLargeError } from "./body.js";
 import type { PluginDispatcher, PluginReply } from "./dispatch.js";
 import { errorBody } from "./errors.js";
@@ -331,28 +331,32 @@ class Connection {
   #dispatch(head: Head, body: string): void {
     this.#busy = true;
     this.#client = undefined;
-    this.#dispatcher
-      .dispatch(
-        head.method,
-        this.#options.requestPath(head.target),
-        () => Promise.resolve(body),
-        () => {
-          if (this.#client === undefined) {
-            this.#client = new AbortController();
-            if (this.#peerEnded || this.#socket.destroyed) {
-              this.#client.abort(new TsnetError("UNAVAILABLE", "client went away"));
-            }
+    const reply = this.#dispatcher.dispatch(
+      head.method,
+      this.#options.requestPath(head.target),
+      () => body,
+      () => {
+        if (this.#client === undefined) {
+          this.#client = new AbortController();
+          if (this.#peerEnded || this.#socket.destroyed) {
+            this.#client.abort(new TsnetError("UNAVAILABLE", "client went away"));
           }
-          return this.#client.signal;
-        },
-      )
-      .then(
-        (reply) => this.#reply(head, reply),
-        (error: unknown) => {
-          this.#options.logger.error({ err: error }, "dispatch failed");
-          this.#reply(head, { status: 500, body: JSON.stringify({ Err: "internal error", Error: "internal error" }) });
-        },
-      );
+        }
+        return this.#client.signal;
+      },
+    );
+    // A reply the driver gave directly is written in this same turn (see Awaitable in @tsnet/protocol).
+    if (!isPromiseLike(reply)) {
+      this.#reply(head, reply);
+      return;
+    }
+    reply.then(
+      (settled) => this.#reply(head, settled),
+      (error: unknown) => {
+        this.#options.logger.error({ err: error }, "dispatch failed");
+        this.#reply(head, { status: 500, body: JSON.stringify({ Err: "internal error", Error: "internal error" }) });
+      },
+    );
   }
 
   #reply(head: Head, reply: PluginReply): void {

@@ -98,8 +98,9 @@ function clientSignalOf(outgoing: ServerResponse): AbortSignal {
 function directListener(dispatcher: PluginDispatcher, logger: Logger) {
   return (incoming: IncomingMessage, outgoing: ServerResponse): void => {
     let signal: AbortSignal | undefined;
-    dispatcher
-      .dispatch(
+    // The body is a stream here, so the reply always comes as a promise.
+    Promise.resolve(
+      dispatcher.dispatch(
         incoming.method ?? "GET",
         requestPath(incoming.url ?? "/"),
         () => readIncoming(incoming, dispatcher.maxBodyBytes),
@@ -107,17 +108,17 @@ function directListener(dispatcher: PluginDispatcher, logger: Logger) {
           signal ??= clientSignalOf(outgoing);
           return signal;
         },
-      )
-      .then(
-        (reply) => writeReply(outgoing, reply),
-        (error: unknown) => {
-          logger.error({ err: error }, "dispatch failed");
-          writeReply(outgoing, {
-            status: 500,
-            body: JSON.stringify({ Err: "internal error", Error: "internal error" }),
-          });
-        },
-      );
+      ),
+    ).then(
+      (reply) => writeReply(outgoing, reply),
+      (error: unknown) => {
+        logger.error({ err: error }, "dispatch failed");
+        writeReply(outgoing, {
+          status: 500,
+          body: JSON.stringify({ Err: "internal error", Error: "internal error" }),
+        });
+      },
+    );
   };
 }
 

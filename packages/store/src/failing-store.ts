@@ -3,7 +3,8 @@ import type { Store, StoredValue, Transaction } from "./store.js";
 
 /**
  * Wraps a Store and makes chosen transactions fail as a failed commit would: nothing they wrote is kept and the
- * promise rejects (after a macrotask, like a real commit). For testing callers' undo paths.
+ * promise rejects (after a macrotask, like a real commit), or `transactionSync` throws. For testing callers' undo
+ * paths.
  *
  * @example
  * const store = new FailingStore(new MemoryStore());
@@ -15,9 +16,20 @@ export class FailingStore implements Store {
   #predicate: ((writes: ReadonlyMap<string, StoredValue | undefined>) => boolean) | undefined;
   /** How many transactions were made to fail so far. */
   failed = 0;
+  /** Present when the inner store has it; a chosen failure then throws at once, as a failed write(2) would. */
+  readonly transactionSync?: <R>(work: (tx: Transaction) => R) => R;
 
   constructor(inner: Store) {
     this.inner = inner;
+    const sync = inner.transactionSync?.bind(inner);
+    if (sync !== undefined) {
+      this.transactionSync = <R>(work: (tx: Transaction) => R): R => {
+        const staged = this.#stage(work);
+        if (staged === undefined) return sync(work);
+        if (staged.failure !== undefined) throw staged.failure;
+        return sync((tx) => staged.commit(tx));
+      };
+    }
   }
 
   /** The next `count` transactions fail with `error` (default: TsnetError UNAVAILABLE "injected commit failure"). */
@@ -45,9 +57,22 @@ export class FailingStore implements Store {
   }
 
   async transaction<R>(work: (tx: Transaction) => R, signal?: AbortSignal): Promise<R> {
+    const staged = this.#stage(work);
+    if (staged === undefined) return this.inner.transaction(work, signal);
+    if (staged.failure !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      throw staged.failure;
+    }
+    return this.inner.transaction((tx) => staged.commit(tx), signal);
+  }
+
+  /**
+   * Undefined when no failure is set up (the caller commits `work` as it is). Otherwise runs `work` on a scratch
+   * overlay, so it sees its own writes, and returns the failure chosen for it, or how to commit its writes.
+   */
+  #stage<R>(work: (tx: Transaction) => R): { failure?: Error; commit: (tx: Transaction) => R } | undefined {
     const queued = this.#failures.shift();
-    if (queued === undefined && this.#predicate === undefined) return this.inner.transaction(work, signal);
-    // Run `work` on a scratch overlay so callers see their own writes, then decide whether to commit them.
+    if (queued === undefined && this.#predicate === undefined) return undefined;
     const writes = new Map<string, StoredValue | undefined>();
     const read = (key: string): StoredValue | undefined => (writes.has(key) ? writes.get(key) : this.inner.get(key));
     const scratch: Transaction = {
@@ -67,19 +92,17 @@ export class FailingStore implements Store {
       },
     };
     const result = work(scratch);
-    const failure = queued ?? (this.#predicate?.(writes) ? injected() : undefined);
-    if (failure !== undefined) {
-      this.failed++;
-      await new Promise((resolve) => setTimeout(resolve, 1));
-      throw failure;
-    }
-    return this.inner.transaction((tx) => {
+    const commit = (tx: Transaction): R => {
       for (const [key, value] of writes) {
         if (value === undefined) tx.delete(key);
         else tx.put(key, value);
       }
       return result;
-    }, signal);
+    };
+    const failure = queued ?? (this.#predicate?.(writes) ? injected() : undefined);
+    if (failure === undefined) return { commit };
+    this.failed++;
+    return { failure, commit };
   }
 
   close(): Promise<void> {

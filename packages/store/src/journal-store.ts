@@ -1,8 +1,8 @@
 /**
  * A Store for state that lives no longer than the kernel objects it describes (the bridge driver's endpoint
  * records: a veth pair dies with the running kernel). It keeps its entries in memory (a Map of JSON text) and appends
- * each committed transaction to a journal file, as one line, with one write(2) before the transaction's promise
- * settles: the bytes are then in the kernel's page cache, which a `kill -9` of the process does not touch. No
+ * each committed transaction to a journal file, as one line, with one write(2) before the transaction returns or its
+ * promise settles: the bytes are then in the kernel's page cache, which a `kill -9` of the process does not touch. No
  * fsync, so a host crash may lose the tail — and with it only records of veths that crash destroyed anyway.
  *
  * A commit costs one small write instead of an fdatasync (the LmdbStore): measured paced 25 ms apart (the process
@@ -207,15 +207,25 @@ export class JournalStore implements Store {
    * promise exists. If `work` throws, or the write fails, nothing is kept and the promise rejects.
    */
   transaction<R>(work: (tx: Transaction) => R, signal?: AbortSignal): Promise<R> {
-    if (this.#closed) return Promise.reject(new TsnetError("UNAVAILABLE", "store is closed"));
     if (signal?.aborted)
       return Promise.reject(new TsnetError("UNAVAILABLE", "store transaction: aborted before start"));
+    try {
+      return Promise.resolve(this.transactionSync(work));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The same commit, returning `work`'s result directly: its writes are in the journal and in memory when it
+   * returns. Throws what `work` throws, or UNAVAILABLE when the write fails; either way nothing is kept.
+   */
+  transactionSync<R>(work: (tx: Transaction) => R): R {
+    if (this.#closed) throw new TsnetError("UNAVAILABLE", "store is closed");
     const tx = new JournalTransaction(this.#entries);
     let result: R;
     try {
       result = work(tx);
-    } catch (error) {
-      return Promise.reject(error);
     } finally {
       tx.open = false;
     }
@@ -224,14 +234,14 @@ export class JournalStore implements Store {
         this.#append(lineOf(tx.writes));
       } catch (error) {
         this.#log.error({ err: error }, "journal write failed");
-        return Promise.reject(new TsnetError("UNAVAILABLE", `store commit failed: ${String(error)}`, { cause: error }));
+        throw new TsnetError("UNAVAILABLE", `store commit failed: ${String(error)}`, { cause: error });
       }
       for (const [key, text] of tx.writes) {
         if (text === null) this.#entries.delete(key);
         else this.#entries.set(key, text);
       }
     }
-    return Promise.resolve(result);
+    return result;
   }
 
   /** Closes the journal and releases the directory lock. Idempotent. */

@@ -127,10 +127,14 @@ export class MemoryStore implements Store {
   }
 
   async transaction<R>(work: (tx: Transaction) => R, signal?: AbortSignal): Promise<R> {
-    if (this.#closed) throw new TsnetError("UNAVAILABLE", "store is closed");
     if (signal?.aborted) throw new TsnetError("UNAVAILABLE", "store transaction: aborted before start");
+    return this.transactionSync(work);
+  }
+
+  transactionSync<R>(work: (tx: Transaction) => R): R {
+    if (this.#closed) throw new TsnetError("UNAVAILABLE", "store is closed");
     const tx = new MemoryTransaction(this.#data);
-    // If work throws, nothing was applied: the promise rejects with its error.
+    // If work throws, nothing was applied.
     const result = work(tx);
     tx.apply();
     return result;
