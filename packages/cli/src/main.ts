@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-import { main } from "./cli.js";
+import { tuneJit } from "./jit.js";
+
+// Before the CLI's modules load (hence the dynamic import below): see jit.ts.
+tuneJit();
+const { main } = await import("./cli.js");
 
 const code = await main(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
