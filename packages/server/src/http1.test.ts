@@ -97,6 +97,16 @@ test("a request arriving in many small pieces is read whole", async ({ socket })
   assert.is(responses[0]?.status, 200, responses[0]?.body);
 });
 
+test("thousands of pipelined requests answered directly are all answered, in order", async ({ socket }) => {
+  // Plugin.Activate answers directly (no promise): each reply is written while the next request is still in the
+  // buffer, so the server must loop over a read's requests, not recurse once per request.
+  const count = 5000;
+  const smallest = "POST /Plugin.Activate HTTP/1.1\r\n\r\n"; // ~1800 to a 64 KiB read
+  const { responses } = await exchange(socket, [smallest.repeat(count)], count);
+  assert.is(responses.length, count);
+  assert.ok(responses.every((response) => response.status === 200));
+});
+
 test("pipelined requests in one write are answered in order on one connection", async ({ socket }) => {
   const { responses, closed } = await exchange(
     socket,

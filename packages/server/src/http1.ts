@@ -202,6 +202,8 @@ class Connection {
   #head: Head | undefined;
   #headEnd = 0;
   #busy = false;
+  /** #pump's loop is running (a direct reply leaves the next request to it). */
+  #pumping = false;
   #done = false;
   #continued = false;
   /** The client sent FIN: answer what it sent whole, then close (the call in flight is told to stop, see "end"). */
@@ -271,16 +273,39 @@ class Connection {
     this.#requestTimer.unref();
   }
 
-  /** Takes the next complete request off the buffer and dispatches it, unless one is being answered. */
+  /**
+   * Dispatches the complete requests in the buffer, in order, until one is answered later (or the connection
+   * closes). A loop, not a recursion through #reply: requests answered directly (see Awaitable in @tsnet/protocol)
+   * are written one after another, however many one read brought.
+   */
   #pump(): void {
-    if (this.#busy || this.#done) return;
+    if (this.#pumping) return;
+    this.#pumping = true;
+    let answered = false;
+    try {
+      while (this.#take()) {
+        if (this.#busy || this.#done) break;
+        answered = true;
+      }
+    } finally {
+      this.#pumping = false;
+    }
+    if (answered) this.#afterReply();
+  }
+
+  /**
+   * Takes the next complete request off the buffer and dispatches it, unless one is being answered. True when it
+   * dispatched one.
+   */
+  #take(): boolean {
+    if (this.#busy || this.#done) return false;
     try {
       if (this.#head === undefined) {
         const end = this.#buffer.indexOf(CRLFCRLF);
         const limit = this.#options.maxHeaderBytes ?? 16 * 1024;
         if (end < 0) {
           if (this.#buffer.length > limit) throw new BadRequest(431, "request head too large");
-          return;
+          return false;
         }
         if (end > limit) throw new BadRequest(431, "request head too large");
         this.#head = parseHead(this.#buffer.toString("latin1", 0, end));
@@ -295,7 +320,7 @@ class Connection {
         const decoded = decodeChunked(this.#buffer.subarray(this.#headEnd), max);
         if (decoded === undefined) {
           this.#askToContinue(head);
-          return;
+          return false;
         }
         body = decoded.body;
         used = this.#headEnd + decoded.used;
@@ -304,7 +329,7 @@ class Connection {
         if (length > max) throw new BodyTooLargeError(max);
         if (this.#buffer.length < this.#headEnd + length) {
           this.#askToContinue(head);
-          return;
+          return false;
         }
         body = this.#buffer.subarray(this.#headEnd, this.#headEnd + length);
         used = this.#headEnd + length;
@@ -315,10 +340,12 @@ class Connection {
       clearTimeout(this.#requestTimer);
       this.#requestTimer = undefined;
       this.#dispatch(head, text);
+      return true;
     } catch (error) {
       if (error instanceof BodyTooLargeError) this.#fail(413, error.message);
       else if (error instanceof BadRequest) this.#fail(error.status, error.message);
       else throw error;
+      return false;
     }
   }
 
@@ -369,6 +396,12 @@ class Connection {
       this.#socket.end();
       return;
     }
+    // Inside #pump's loop (a direct reply): the loop takes the next request, then finishes up once.
+    if (!this.#pumping) this.#afterReply();
+  }
+
+  /** After a reply: read on, answer what is buffered, then wait (idle) or close (the client sent FIN). */
+  #afterReply(): void {
     this.#socket.resume();
     if (this.#buffer.length > 0) {
       this.#pump();
