@@ -7,12 +7,12 @@
  * (No GetCapabilities in the loop: dockerd sends it once per dockerd start, and the daemon takes it as the cue to
  * reconcile with Docker, which would release this bench's network, unknown to Docker.)
  *
- * Two clients, one after the other. First a lean one that writes dockerd's bytes on a raw `net` connection
- * ({@link leanClient}): its figures are the daemon's. Then node:http's client (`http.request`, keep-alive Agent),
- * for comparison: on the 2-vCPU VM it adds 0.1-0.4 ms of its own to each paced call, which dockerd's Go client does
- * not. The floor, a plain node:http server in another process answering `{}`, is called by both. Everything is
- * measured twice: paced (PACE_MS between calls, as `docker run`s come, so caches and CPUs go cold), then back to back
- * (BACK_TO_BACK_ROUNDS rounds without pauses: warm). About 75 s at the defaults.
+ * Four clients, one after the other (./clients.ts): a C client of blocking syscalls that adds next to nothing, so
+ * its figures are the daemon's; Go's net/http, dockerd's own HTTP stack (needs `go`; Debian's golang-go), so its
+ * figures are what dockerd waits; dockerd's bytes from Node (node:net), and node:http's client, for comparison with
+ * earlier runs. The floor, a plain node:http server in another process answering `{}`, is called by each. Everything
+ * is measured twice: paced (PACE_MS between calls, as `docker run`s come, so caches and CPUs go cold), then back to
+ * back (BACK_TO_BACK_ROUNDS rounds without pauses: warm). About 2 minutes at the defaults.
  *
  *   pnpm --filter @tsnet/e2e bench     (ROUNDS=N, default 200; PACE_MS=N, default 25; BACK_TO_BACK_ROUNDS=N,
  *                                       default 100, 0 skips the back-to-back pass)
@@ -20,12 +20,17 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { Agent, request } from "node:http";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dockerRequest } from "@tsnet/server/testing";
 import { cleanup, freeSubnet, startDaemon } from "../src/harness.js";
+import {
+  buildCompiledClients,
+  call,
+  compiledClient,
+  leanClient,
+  nodeHttpClient,
+  type PluginClient,
+} from "./clients.js";
 
 const rounds = Number(process.env.ROUNDS ?? 200);
 const paceMs = Number(process.env.PACE_MS ?? 25);
@@ -44,250 +49,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How long one measured pass runs and how long it pauses between calls. */
 type Pass = { rounds: number; paceMs: number };
-
-/** Sends one plugin call and resolves with the parsed JSON reply; rejects on any status but 200. */
-interface PluginClient {
-  call(method: string, body: unknown): Promise<unknown>;
-  close(): void;
-}
-
-/** node:http's client, as the bench used before: one keep-alive socket, JSON bodies, the plugin content type. */
-function nodeHttpClient(socketPath: string): PluginClient {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const call = (method: string, body: unknown): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      const payload = JSON.stringify(body);
-      const req = request(
-        {
-          socketPath,
-          agent,
-          method: "POST",
-          path: `/${method}`,
-          headers: {
-            "Content-Type": "application/vnd.docker.plugins.v1.2+json",
-            Accept: "application/vnd.docker.plugins.v1.2+json",
-            "Content-Length": Buffer.byteLength(payload),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("end", () => {
-            const text = Buffer.concat(chunks).toString("utf8");
-            if (res.statusCode !== 200) reject(new Error(`${method}: ${res.statusCode} ${text}`));
-            else resolve(text === "" ? {} : JSON.parse(text));
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end(payload);
-    });
-  return { call, close: () => agent.destroy() };
-}
-
-/** One HTTP/1.1 response read off a connection. */
-interface RawResponse {
-  status: number;
-  body: Buffer;
-  /** Bytes after this response: none, as long as one request at a time is in flight. */
-  rest: Buffer;
-  /** The server closes the connection after this response (`Connection: close`, or HTTP/1.0 without keep-alive). */
-  closes: boolean;
-}
-
-const CRLF = "\r\n";
-const NOTHING = Buffer.alloc(0);
-
-/**
- * The response at the front of `data`, or undefined while it is incomplete. `ended`: the server has closed the
- * connection, so no more bytes will come (which ends a body that has neither Content-Length nor chunks, and makes
- * any other incomplete response an error). Throws on what it cannot read correctly.
- */
-function parseResponse(data: Buffer, ended: boolean): RawResponse | undefined {
-  const incomplete = (): undefined => {
-    if (ended) throw new Error(`connection closed in the middle of a response (${data.length} bytes received)`);
-    return undefined;
-  };
-  const headEnd = data.indexOf(CRLF + CRLF);
-  if (headEnd < 0) return incomplete();
-  const [statusLine = "", ...fieldLines] = data.toString("latin1", 0, headEnd).split(CRLF);
-  const statusMatch = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(statusLine);
-  if (statusMatch === null) throw new Error(`not an HTTP/1.x status line: ${JSON.stringify(statusLine)}`);
-  const status = Number(statusMatch[2]);
-  const headers = new Map<string, string>();
-  for (const line of fieldLines) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new Error(`malformed header line: ${JSON.stringify(line)}`);
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    const earlier = headers.get(name);
-    headers.set(name, earlier === undefined ? value : `${earlier}, ${value}`);
-  }
-  const bodyStart = headEnd + 4;
-  // 1xx (e.g. 103 Early Hints) is an interim response: the real one follows
-  if (status < 200) return parseResponse(data.subarray(bodyStart), ended);
-  const connection = (headers.get("connection") ?? "").toLowerCase();
-  const closes = connection.includes("close") || (statusMatch[1] === "0" && !connection.includes("keep-alive"));
-  const framed = (body: Buffer, end: number): RawResponse => ({ status, body, rest: data.subarray(end), closes });
-
-  if (status === 204 || status === 304) return framed(NOTHING, bodyStart);
-  const transferEncoding = headers.get("transfer-encoding");
-  if (transferEncoding !== undefined) {
-    if (transferEncoding.toLowerCase() !== "chunked") {
-      throw new Error(`Transfer-Encoding ${JSON.stringify(transferEncoding)} is not handled`);
-    }
-    const chunked = readChunks(data, bodyStart);
-    return chunked === undefined ? incomplete() : framed(chunked.body, chunked.end);
-  }
-  const contentLength = headers.get("content-length");
-  if (contentLength !== undefined) {
-    if (!/^\d+$/.test(contentLength)) throw new Error(`bad Content-Length: ${JSON.stringify(contentLength)}`);
-    const end = bodyStart + Number(contentLength);
-    return data.length < end ? incomplete() : framed(data.subarray(bodyStart, end), end);
-  }
-  // neither: the body runs until the server closes the connection (RFC 9112 §6.3)
-  return ended ? { status, body: data.subarray(bodyStart), rest: NOTHING, closes: true } : undefined;
-}
-
-/** A chunked body starting at `start` (chunks, the last-chunk, trailer fields, empty line); undefined if incomplete. */
-function readChunks(data: Buffer, start: number): { body: Buffer; end: number } | undefined {
-  const chunks: Buffer[] = [];
-  let at = start;
-  for (;;) {
-    const lineEnd = data.indexOf(CRLF, at);
-    if (lineEnd < 0) return undefined;
-    const sizeText = (data.toString("latin1", at, lineEnd).split(";")[0] ?? "").trim();
-    if (!/^[0-9a-f]+$/i.test(sizeText)) throw new Error(`bad chunk size line at byte ${at}`);
-    const size = Number.parseInt(sizeText, 16);
-    at = lineEnd + 2;
-    if (size === 0) break;
-    if (data.length < at + size + 2) return undefined;
-    if (data.toString("latin1", at + size, at + size + 2) !== CRLF) throw new Error(`chunk at byte ${at} overruns`);
-    chunks.push(data.subarray(at, at + size));
-    at += size + 2;
-  }
-  for (;;) {
-    // trailer fields, ignored, up to an empty line
-    const lineEnd = data.indexOf(CRLF, at);
-    if (lineEnd < 0) return undefined;
-    const empty = lineEnd === at;
-    at = lineEnd + 2;
-    if (empty) return { body: Buffer.concat(chunks), end: at };
-  }
-}
-
-/** One keep-alive connection to the socket, carrying one request at a time. */
-function openConnection(socketPath: string) {
-  const socket = connect({ path: socketPath });
-  let received: Buffer = NOTHING;
-  /** The server closed its side or the socket failed: no further request on this connection. */
-  let ended = false;
-  let inFlight: { resolve: (response: RawResponse) => void; reject: (error: Error) => void } | undefined;
-  /** A protocol violation seen while no request was in flight, for the next call to report. */
-  let violation: Error | undefined;
-
-  const fail = (error: Error) => {
-    ended = true;
-    socket.destroy();
-    const waiting = inFlight;
-    inFlight = undefined;
-    if (waiting !== undefined) waiting.reject(error);
-    else violation ??= error;
-  };
-  const settle = () => {
-    if (inFlight === undefined) {
-      if (received.length > 0) fail(new Error(`${received.length} bytes from the server with no request in flight`));
-      return;
-    }
-    let response: RawResponse | undefined;
-    try {
-      response = parseResponse(received, ended);
-    } catch (error) {
-      fail(error as Error);
-      return;
-    }
-    if (response === undefined) return;
-    if (response.rest.length > 0) {
-      fail(new Error(`${response.rest.length} bytes after the response to the one request in flight`));
-      return;
-    }
-    received = NOTHING;
-    if (response.closes) {
-      ended = true;
-      socket.end();
-    }
-    const waiting = inFlight;
-    inFlight = undefined;
-    waiting.resolve(response);
-  };
-
-  socket.on("data", (chunk: Buffer) => {
-    received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
-    settle();
-  });
-  socket.on("end", () => {
-    ended = true;
-    settle();
-  });
-  socket.on("error", (error) => {
-    ended = true;
-    const waiting = inFlight;
-    inFlight = undefined;
-    waiting?.reject(error);
-  });
-  socket.on("close", () => {
-    ended = true;
-    if (inFlight !== undefined) fail(new Error("connection closed before the response was complete"));
-  });
-
-  return {
-    get violation(): Error | undefined {
-      return violation;
-    },
-    get reusable(): boolean {
-      return !ended;
-    },
-    exchange(requestBytes: Buffer): Promise<RawResponse> {
-      return new Promise((resolve, reject) => {
-        if (inFlight !== undefined) throw new Error("one request at a time per connection");
-        inFlight = { resolve, reject };
-        socket.write(requestBytes);
-      });
-    },
-    close(): void {
-      ended = true;
-      socket.destroy();
-    },
-  };
-}
-
-/**
- * Stands in for dockerd, the plugin's real client: Go's net/http over the unix socket, whose own cost per call is a
- * few µs, far below node:http's client (a paced round trip to a raw `net` server on the 2-vCPU VM: 0.60 ms with
- * node:http's client, 0.23 ms with a raw socket). Like dockerd: one keep-alive connection, one request at a time,
- * a new connection when the server has closed the old one; the bytes are dockerd 20.10.24's (`dockerRequest`,
- * captured: empty Host, `User-Agent: Go-http-client/1.1`, Content-Length, `Accept:
- * application/vnd.docker.plugins.v1.2+json`; no Content-Type, and no Accept-Encoding since Docker's unix-socket
- * transport disables compression), the body json.Encoder's (JSON and a newline). It reads responses strictly
- * enough to be correct: Content-Length or chunked bodies split over any number of reads, and no stray byte.
- */
-function leanClient(socketPath: string): PluginClient {
-  let connection: ReturnType<typeof openConnection> | undefined;
-  return {
-    async call(method, body) {
-      if (connection?.violation !== undefined) throw connection.violation;
-      if (connection === undefined || !connection.reusable) connection = openConnection(socketPath);
-      const requestBytes = Buffer.from(dockerRequest(`/${method}`, `${JSON.stringify(body)}\n`));
-      const response = await connection.exchange(requestBytes);
-      const text = response.body.toString("utf8");
-      if (response.status !== 200) throw new Error(`${method}: ${response.status} ${text}`);
-      return text === "" ? {} : JSON.parse(text);
-    },
-    close() {
-      connection?.close();
-    },
-  };
-}
 
 /**
  * The floor under any plugin call on this machine: a plain node:http server in another process on a unix socket,
@@ -318,16 +79,18 @@ async function startFloorServer() {
   };
 }
 
-/** Round trips to the floor server, called the same way and at the same pace as the daemon. */
-async function floorRoundTrip(client: PluginClient, pass: Pass): Promise<Stats> {
-  const samples: number[] = [];
+/** Round trips to the floor server, called the same way and at the same pace as the daemon, clients interleaved. */
+async function floorRoundTrip(clients: PerClient<PluginClient>, pass: Pass): Promise<PerClient<Stats>> {
+  const present = CLIENT_NAMES.filter((name) => clients[name] !== undefined);
+  const samples = new Map(present.map((name) => [name, [] as number[]]));
   for (let i = 0; i < pass.rounds + warmup; i++) {
-    const started = performance.now();
-    await client.call("Floor.Call", {});
-    if (i >= warmup) samples.push(performance.now() - started);
-    await sleep(pass.paceMs);
+    for (const name of present) {
+      const [reply] = await (clients[name] as PluginClient).send([["Floor.Call", {}]]);
+      if (i >= warmup && reply !== undefined) samples.get(name)?.push(reply.atMs);
+      await sleep(pass.paceMs);
+    }
   }
-  return stats(samples);
+  return Object.fromEntries([...samples].map(([name, taken]) => [name, stats(taken)]));
 }
 
 function ip(args: string[]): Promise<void> {
@@ -339,70 +102,121 @@ function ip(args: string[]): Promise<void> {
 const id = () => randomBytes(32).toString("hex");
 const noPorts = { "com.docker.network.endpoint.exposedports": [], "com.docker.network.portmap": [] };
 
-/** One pass of the life cycle through the socket, on a network of its own (its id tells its lines in the log). */
-async function throughSocket(client: PluginClient, pass: Pass) {
+/** One client's share of a pass: its own network (its id tells its lines in the daemon's log) and its samples. */
+interface Lane {
+  client: PluginClient;
+  networkId: string;
+  /** "10.x.y" of the network's /24. */
+  subnet: string;
+  createJoin: number[];
+  createOnly: number[];
+  leaveDelete: number[];
+  deleteOnly: number[];
+  roundTrip: number[];
+}
+
+async function openLane(client: PluginClient): Promise<Lane> {
   // A /24 no route or Docker network uses (the bench sends no packet anyway), as "10.x.y".
   const subnet = (await freeSubnet()).replace(/\.0\/24$/, "");
   const networkId = id();
-  const { call } = client;
-  await call("NetworkDriver.CreateNetwork", {
+  await call(client, "NetworkDriver.CreateNetwork", {
     NetworkID: networkId,
     Options: { "com.docker.network.enable_ipv6": false, "com.docker.network.generic": {} },
     IPv4Data: [{ AddressSpace: "LocalDefault", Pool: `${subnet}.0/24`, Gateway: `${subnet}.1/24`, AuxAddresses: {} }],
     IPv6Data: [],
   });
-  const createJoin: number[] = [];
-  const createOnly: number[] = [];
-  const leaveDelete: number[] = [];
-  const deleteOnly: number[] = [];
-  const roundTrip: number[] = [];
-  try {
-    for (let i = 0; i < pass.rounds + warmup; i++) {
-      const endpointId = id();
-      const ref = { NetworkID: networkId, EndpointID: endpointId };
-      const r0 = performance.now();
-      await call("NetworkDriver.EndpointOperInfo", { NetworkID: networkId, EndpointID: "0".repeat(64) });
-      const r1 = performance.now();
-      await sleep(pass.paceMs);
-      const t0 = performance.now();
-      await call("NetworkDriver.CreateEndpoint", {
+  return { client, networkId, subnet, createJoin: [], createOnly: [], leaveDelete: [], deleteOnly: [], roundTrip: [] };
+}
+
+/** Sends a batch and returns when each reply had been read (ms from its start); throws unless all are 200. */
+async function timed(client: PluginClient, calls: ReadonlyArray<readonly [string, unknown]>): Promise<number[]> {
+  const replies = await client.send(calls);
+  for (const [index, reply] of replies.entries()) {
+    if (reply.status !== 200) throw new Error(`${calls[index]?.[0]}: ${reply.status} ${reply.body}`);
+  }
+  return replies.map((reply) => reply.atMs);
+}
+
+/** Round `i` of one lane: a no-op call, then CreateEndpoint + Join, then Leave + DeleteEndpoint, paced. */
+async function laneRound(lane: Lane, i: number, pass: Pass): Promise<void> {
+  const { client, networkId, subnet } = lane;
+  const endpointId = id();
+  const ref = { NetworkID: networkId, EndpointID: endpointId };
+  const [noop = 0] = await timed(client, [
+    ["NetworkDriver.EndpointOperInfo", { NetworkID: networkId, EndpointID: "0".repeat(64) }],
+  ]);
+  await sleep(pass.paceMs);
+  // Join goes as soon as CreateEndpoint's reply is read, as dockerd sends it.
+  const [created = 0, joined = 0] = await timed(client, [
+    [
+      "NetworkDriver.CreateEndpoint",
+      {
         ...ref,
         Interface: { Address: `${subnet}.${(i % 250) + 2}/24`, AddressIPv6: "", MacAddress: "" },
         Options: { ...noPorts },
-      });
-      const tc = performance.now();
-      await call("NetworkDriver.Join", {
-        ...ref,
-        SandboxKey: `/var/run/docker/netns/${endpointId.slice(0, 12)}`,
-        Options: { ...noPorts },
-      });
-      const t1 = performance.now();
-      await sleep(pass.paceMs);
-      const t2 = performance.now();
-      await call("NetworkDriver.Leave", ref);
-      const t3 = performance.now();
-      await call("NetworkDriver.DeleteEndpoint", ref);
-      const t4 = performance.now();
-      if (i >= warmup) {
-        createJoin.push(t1 - t0);
-        createOnly.push(tc - t0);
-        roundTrip.push(r1 - r0);
-        leaveDelete.push(t4 - t2);
-        deleteOnly.push(t4 - t3);
-      }
-      await sleep(pass.paceMs);
+      },
+    ],
+    [
+      "NetworkDriver.Join",
+      { ...ref, SandboxKey: `/var/run/docker/netns/${endpointId.slice(0, 12)}`, Options: { ...noPorts } },
+    ],
+  ]);
+  await sleep(pass.paceMs);
+  const [left = 0, deleted = 0] = await timed(client, [
+    ["NetworkDriver.Leave", ref],
+    ["NetworkDriver.DeleteEndpoint", ref],
+  ]);
+  if (i >= warmup) {
+    lane.createJoin.push(joined);
+    lane.createOnly.push(created);
+    lane.roundTrip.push(noop);
+    lane.leaveDelete.push(deleted);
+    lane.deleteOnly.push(deleted - left);
+  }
+  await sleep(pass.paceMs);
+}
+
+/** What one client measured in a pass. */
+interface LaneResult {
+  networkId: string;
+  createJoin: Stats;
+  createOnly: Stats;
+  leaveDelete: Stats;
+  deleteOnly: Stats;
+  roundTrip: Stats;
+}
+
+/**
+ * One pass of the life cycle through the socket with every client, their rounds interleaved (round i of each
+ * client, then round i + 1 of each), so that no client gets a warmer or quieter daemon than another.
+ */
+async function throughSocket(clients: PerClient<PluginClient>, pass: Pass): Promise<PerClient<LaneResult>> {
+  const lanes: Array<[ClientName, Lane]> = [];
+  try {
+    for (const name of CLIENT_NAMES) {
+      const client = clients[name];
+      if (client !== undefined) lanes.push([name, await openLane(client)]);
+    }
+    for (let i = 0; i < pass.rounds + warmup; i++) {
+      for (const [, lane] of lanes) await laneRound(lane, i, pass);
     }
   } finally {
-    await call("NetworkDriver.DeleteNetwork", { NetworkID: networkId });
+    for (const [, lane] of lanes) {
+      await call(lane.client, "NetworkDriver.DeleteNetwork", { NetworkID: lane.networkId });
+    }
   }
-  return {
-    networkId,
-    createJoin: stats(createJoin),
-    createOnly: stats(createOnly),
-    leaveDelete: stats(leaveDelete),
-    deleteOnly: stats(deleteOnly),
-    roundTrip: stats(roundTrip),
-  };
+  const results: PerClient<LaneResult> = {};
+  for (const [name, lane] of lanes) {
+    results[name] = {
+      networkId: lane.networkId,
+      createJoin: stats(lane.createJoin),
+      createOnly: stats(lane.createOnly),
+      leaveDelete: stats(lane.leaveDelete),
+      deleteOnly: stats(lane.deleteOnly),
+      roundTrip: stats(lane.roundTrip),
+    };
+  }
+  return results;
 }
 
 async function bySpawningIp(tag: string, pass: Pass) {
@@ -435,47 +249,71 @@ async function bySpawningIp(tag: string, pass: Pass) {
 }
 
 const CALLS = ["CreateEndpoint", "Join", "Leave", "DeleteEndpoint", "EndpointOperInfo"] as const;
-/** One figure per client: the lean one (the figure that counts) and node:http's (for comparison). */
-type PerClient<T> = { lean: T; nodeHttp: T };
+/** The clients, in the order they run and print; see ./clients.ts. */
+const CLIENT_NAMES = ["C", "Go net/http", "Node lean", "node:http"] as const;
+type ClientName = (typeof CLIENT_NAMES)[number];
+type PerClient<T> = Partial<Record<ClientName, T>>;
 
 /** Everything measured in one pass, per client where a client is involved. */
 interface PassResult {
   pass: Pass;
-  bySocket: PerClient<Awaited<ReturnType<typeof throughSocket>>>;
+  bySocket: PerClient<LaneResult>;
   floor: PerClient<Stats>;
   spawned: Awaited<ReturnType<typeof bySpawningIp>>;
 }
 
 const cell = (s: Stats | undefined) =>
   s === undefined
-    ? `${"-".padStart(8)} ${"-".padStart(8)}`
-    : `${s.median.toFixed(3).padStart(8)} ${s.p99.toFixed(3).padStart(8)}`;
-const line = (label: string, lean: string, nodeHttp: string, spawned: string, ratio: string) =>
-  `${label.padEnd(36)} ${lean.padStart(17)}   ${nodeHttp.padStart(17)}   ${spawned.padStart(17)}   ${ratio.padStart(7)}`.trimEnd();
-const row = (label: string, lean: Stats, nodeHttp: Stats, spawned?: Stats) =>
-  line(
-    label,
-    cell(lean),
-    cell(nodeHttp),
-    cell(spawned),
-    spawned === undefined ? "" : `${(spawned.median / lean.median).toFixed(1)}x`,
-  );
+    ? `${"-".padStart(7)} ${"-".padStart(7)}`
+    : `${s.median.toFixed(3).padStart(7)} ${s.p99.toFixed(3).padStart(7)}`;
+const line = (label: string, cells: string[]) =>
+  `${label.padEnd(34)} ${cells.map((text) => text.padStart(15)).join("  ")}`.trimEnd();
 
-function printPass({ pass, bySocket: { lean, nodeHttp }, floor, spawned }: PassResult): void {
+function printPass({ pass, bySocket, floor, spawned }: PassResult): void {
   const pace = pass.paceMs === 0 ? "back to back" : `paced ${pass.paceMs} ms`;
   console.log(`\nendpoint life cycle, ${pass.rounds} rounds (+${warmup} warm-up), ${pace}, ms`);
-  console.log(line("", "lean client", "node:http client", "spawn ip", "ip/lean"));
-  console.log(line("", "median      p99", "median      p99", "median      p99", ""));
-  console.log(row("CreateEndpoint + Join", lean.createJoin, nodeHttp.createJoin, spawned.createJoin));
-  console.log(row("DeleteEndpoint reply", lean.deleteOnly, nodeHttp.deleteOnly, spawned.deleteOnly));
-  console.log(row("Leave + DeleteEndpoint", lean.leaveDelete, nodeHttp.leaveDelete));
-  console.log(row("  of which CreateEndpoint", lean.createOnly, nodeHttp.createOnly));
-  console.log(row("EndpointOperInfo (HTTP round trip)", lean.roundTrip, nodeHttp.roundTrip));
-  console.log(row("plain node:http server (floor)", floor.lean, floor.nodeHttp));
+  console.log(line("client:", [...CLIENT_NAMES, "spawn ip"]));
+  console.log(
+    line(
+      "",
+      [...CLIENT_NAMES, "spawn ip"].map(() => "median     p99"),
+    ),
+  );
+  const row = (label: string, pick: (result: LaneResult) => Stats, ip?: Stats) =>
+    console.log(
+      line(label, [
+        ...CLIENT_NAMES.map((name) => cell(bySocket[name] === undefined ? undefined : pick(bySocket[name]))),
+        ...(ip === undefined ? [] : [cell(ip)]),
+      ]),
+    );
+  row("CreateEndpoint + Join", (r) => r.createJoin, spawned.createJoin);
+  row("DeleteEndpoint reply", (r) => r.deleteOnly, spawned.deleteOnly);
+  row("Leave + DeleteEndpoint", (r) => r.leaveDelete);
+  row("  of which CreateEndpoint", (r) => r.createOnly);
+  row("EndpointOperInfo (HTTP round trip)", (r) => r.roundTrip);
+  console.log(
+    line(
+      "plain node:http server (floor)",
+      CLIENT_NAMES.map((name) => cell(floor[name])),
+    ),
+  );
   // the driver's share of the above, without the HTTP transport and the two processes' scheduling
   console.log("inside the daemon (its request log's durationMs):");
-  for (const call of CALLS) {
-    console.log(row(`  ${call}`, handled(lean.networkId, call), handled(nodeHttp.networkId, call)));
+  for (const method of CALLS) {
+    const handledBy = (name: ClientName) => {
+      const networkId = bySocket[name]?.networkId;
+      return networkId === undefined ? undefined : handled(networkId, method);
+    };
+    console.log(
+      line(
+        `  ${method}`,
+        CLIENT_NAMES.map((name) => cell(handledBy(name))),
+      ),
+    );
+  }
+  const c = bySocket.C?.createJoin.median;
+  if (c !== undefined) {
+    console.log(`spawn ip / C client, create + join: ${(spawned.createJoin.median / c).toFixed(1)}x`);
   }
 }
 
@@ -502,44 +340,55 @@ function handled(networkId: string, call: string): Stats {
   );
 }
 
-/** Runs `work` with a client made by `makeClient` on `socketPath`, closed afterwards. */
-async function withClient<T>(
-  makeClient: (socketPath: string) => PluginClient,
+/** Runs `work` with one client of each kind on `socketPath`, closed afterwards. */
+async function withClients<T>(
+  makers: PerClient<(socketPath: string) => PluginClient>,
   socketPath: string,
-  work: (client: PluginClient) => Promise<T>,
+  work: (clients: PerClient<PluginClient>) => Promise<T>,
 ): Promise<T> {
-  const client = makeClient(socketPath);
+  const clients: PerClient<PluginClient> = {};
   try {
-    return await work(client);
+    for (const name of CLIENT_NAMES) {
+      const make = makers[name];
+      if (make !== undefined) clients[name] = make(socketPath);
+    }
+    return await work(clients);
   } finally {
-    client.close();
+    for (const client of Object.values(clients)) client.close();
   }
 }
 
-/** One pass, one thing at a time: the life cycle with the lean client, then with node:http's; `ip`; the floor. */
-async function measure(pass: Pass, floorSocketPath: string): Promise<PassResult> {
-  const lifeCycle = (client: PluginClient) => throughSocket(client, pass);
-  const bySocket = {
-    lean: await withClient(leanClient, daemon.socketPath, lifeCycle),
-    nodeHttp: await withClient(nodeHttpClient, daemon.socketPath, lifeCycle),
-  };
+/** One pass: the life cycle with all clients interleaved; `ip`; the floor with all clients interleaved. */
+async function measure(
+  pass: Pass,
+  floorSocketPath: string,
+  makers: PerClient<(socketPath: string) => PluginClient>,
+): Promise<PassResult> {
+  const bySocket = await withClients(makers, daemon.socketPath, (clients) => throughSocket(clients, pass));
   const spawned = await bySpawningIp(`tsb${randomBytes(2).toString("hex")}`, pass);
-  const floorCall = (client: PluginClient) => floorRoundTrip(client, pass);
-  const floor = {
-    lean: await withClient(leanClient, floorSocketPath, floorCall),
-    nodeHttp: await withClient(nodeHttpClient, floorSocketPath, floorCall),
-  };
+  const floor = await withClients(makers, floorSocketPath, (clients) => floorRoundTrip(clients, pass));
   return { pass, bySocket, spawned, floor };
 }
 
 let floorServer: Awaited<ReturnType<typeof startFloorServer>> | undefined;
+const buildDirectory = await mkdtemp(join(tmpdir(), "tsnet-bench-clients-"));
 try {
+  const built = await buildCompiledClients(buildDirectory);
+  if (built.go === undefined) console.log(`Go client skipped (apt-get install golang-go): ${built.goMissing}`);
+  const clients: PerClient<(socketPath: string) => PluginClient> = {
+    C: (socketPath) => compiledClient(built.c, socketPath),
+    ...(built.go === undefined
+      ? {}
+      : { "Go net/http": (socketPath: string) => compiledClient(built.go as string, socketPath) }),
+    "Node lean": leanClient,
+    "node:http": nodeHttpClient,
+  };
   floorServer = await startFloorServer();
-  const paced = await measure({ rounds, paceMs }, floorServer.socketPath);
+  const paced = await measure({ rounds, paceMs }, floorServer.socketPath, clients);
   // warm: the same without pauses (skipped when the paced pass already was back to back)
   const warm =
     paceMs > 0 && backToBackRounds > 0
-      ? await measure({ rounds: backToBackRounds, paceMs: 0 }, floorServer.socketPath)
+      ? await measure({ rounds: backToBackRounds, paceMs: 0 }, floorServer.socketPath, clients)
       : undefined;
   printPass(paced);
   if (warm !== undefined) printPass(warm);
@@ -548,4 +397,5 @@ try {
   await floorServer?.stop();
   await daemon.stop();
   await cleanup();
+  await rm(buildDirectory, { recursive: true, force: true });
 }

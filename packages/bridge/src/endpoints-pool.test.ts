@@ -127,16 +127,18 @@ pooled(
   },
 );
 
-pooled("with a ready pair and a store that commits without waiting, CreateEndpoint answers directly", async () => {
+/** A network on a driver whose pool has one pair ready for it, endpoint records in `endpointStore`. */
+async function withReadyPair(endpointStore: Store) {
   const host = new MemoryHost();
   const pool = fakePool(host.root.links);
+  const bridge = await withNetwork({}, await createMemoryBridge({ host, vethPool: pool, endpointStore }));
+  await pool.prepare({ mtu: 1500, master: bridge.bridgeName, hairpin: true });
+  return { ...bridge, pool };
+}
+
+pooled("with a ready pair and a store that commits without waiting, CreateEndpoint answers directly", async () => {
   const endpointStore = new MemoryStore();
-  const {
-    driver,
-    networkId,
-    bridgeName: bridge,
-  } = await withNetwork({}, await createMemoryBridge({ host, vethPool: pool, endpointStore }));
-  await pool.prepare({ mtu: 1500, master: bridge, hairpin: true });
+  const { driver, networkId, pool } = await withReadyPair(endpointStore);
   const request = endpointRequest(networkId);
   const answer = driver.createEndpoint(request, callContext());
   assert.not.instance(answer, Promise, "a reply, not a promise");
@@ -152,16 +154,8 @@ pooled("with a ready pair and a store that commits without waiting, CreateEndpoi
 });
 
 pooled("a direct commit that fails deletes the ready pair it took and rejects", async () => {
-  const host = new MemoryHost();
-  const pool = fakePool(host.root.links);
   const endpointStore = new FailingStore(new MemoryStore());
-  const {
-    driver,
-    namespace,
-    networkId,
-    bridgeName: bridge,
-  } = await withNetwork({}, await createMemoryBridge({ host, vethPool: pool, endpointStore }));
-  await pool.prepare({ mtu: 1500, master: bridge, hairpin: true });
+  const { driver, namespace, networkId, bridgeName: bridge } = await withReadyPair(endpointStore);
   endpointStore.failNext();
   await assertRejects(
     driver.createEndpoint(endpointRequest(networkId), callContext()),

@@ -120,7 +120,12 @@ interface NewEndpoint {
  * Records the endpoint on `pair` and returns the reply: directly when the endpoint store commits without waiting
  * (its `transactionSync`), else as a promise. On failure the pair is deleted and the error rethrown (rejected).
  */
-function recordEndpoint(deps: BridgeDeps, endpoint: NewEndpoint, pair: Pair, context: CallContext) {
+function recordEndpoint(
+  deps: BridgeDeps,
+  endpoint: NewEndpoint,
+  pair: Pair,
+  context: CallContext,
+): Awaitable<CreateEndpointResponse> {
   const { request, macAddress, generatedMac } = endpoint;
   const { Address, AddressIPv6 } = request.Interface;
   const record: EndpointRecord = {

@@ -1,0 +1,3 @@
+module tsnet.example/plugin-client-go
+
+go 1.19
