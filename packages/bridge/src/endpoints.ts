@@ -9,6 +9,7 @@ import type {
   JoinRequest,
   JoinResponse,
 } from "@tsnet/protocol";
+import type { VethAttachment } from "@tsnet/kernel";
 import { isTsnetError, type Logger, TsnetError } from "@tsnet/protocol";
 import type { Transaction } from "@tsnet/store";
 import { type BridgeDeps, readNetwork } from "./deps.js";
@@ -85,11 +86,10 @@ type Pair = { host: string; peer: string };
 async function makePair(
   deps: BridgeDeps,
   endpointId: string,
-  network: NetworkRecord,
+  attachment: VethAttachment,
   macAddress: string,
   signal: AbortSignal,
 ): Promise<Pair> {
-  const attachment = vethAttachment(network);
   if (deps.vethPool !== undefined) return deps.vethPool.take(attachment, signal);
   const links = deps.namespace.links;
   const host = hostVethName(endpointId);
@@ -199,9 +199,10 @@ export function createEndpoint(
       : macFromIpv4(Address.split("/")[0] as string)
     : MacAddress.toLowerCase();
   const endpoint: NewEndpoint = { request, macAddress, generatedMac };
-  const ready = deps.vethPool?.takeReady(vethAttachment(network));
+  const attachment = vethAttachment(network);
+  const ready = deps.vethPool?.takeReady(attachment);
   if (ready !== undefined) return recordEndpoint(deps, endpoint, ready, context);
-  return makePair(deps, request.EndpointID, network, macAddress, context.signal).then((pair) =>
+  return makePair(deps, request.EndpointID, attachment, macAddress, context.signal).then((pair) =>
     recordEndpoint(deps, endpoint, pair, context),
   );
 }

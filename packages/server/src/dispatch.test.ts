@@ -82,9 +82,9 @@ test("a driver that answers directly gets its reply back directly; a throw or a 
     ...createRecordingNetworkDriver(),
     join: () => ({ InterfaceName: { SrcName: "veth0", DstPrefix: "eth" } }),
     leave: () => {
-      throw new TsnetError("NOT_FOUND", "Leave: endpoint gone");
+      throw new TsnetError("NOT_FOUND", "endpoint gone");
     },
-    deleteEndpoint: () => Promise.reject(new TsnetError("NOT_FOUND", "Leave: endpoint gone")),
+    deleteEndpoint: () => Promise.reject(new TsnetError("NOT_FOUND", "endpoint gone")),
   };
   const dispatcher = new PluginDispatcher({ networkDriver });
   const text = JSON.stringify(join);
