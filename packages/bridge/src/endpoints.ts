@@ -1,4 +1,6 @@
 /** CreateEndpoint, Join, Leave, DeleteEndpoint and EndpointOperInfo: one veth pair per endpoint. */
+
+import type { VethAttachment } from "@tsnet/kernel";
 import type {
   Awaitable,
   CallContext,
@@ -9,7 +11,6 @@ import type {
   JoinRequest,
   JoinResponse,
 } from "@tsnet/protocol";
-import type { VethAttachment } from "@tsnet/kernel";
 import { isTsnetError, type Logger, TsnetError } from "@tsnet/protocol";
 import type { Transaction } from "@tsnet/store";
 import { type BridgeDeps, readNetwork } from "./deps.js";
