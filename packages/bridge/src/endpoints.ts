@@ -158,11 +158,9 @@ function recordEndpoint(
     return responseOf(record);
   };
   const undo = async (error: unknown): Promise<never> => {
-    // A child logger costs a few µs of allocation: made only when something is logged.
-    const log = endpointLog(deps, request);
     await deps.namespace.links
       .delete(pair.host, cleanupSignal())
-      .catch((failure: unknown) => log.warn({ err: failure }, "undo step failed"));
+      .catch((failure: unknown) => endpointLog(deps, request).warn({ err: failure }, "undo step failed"));
     throw error;
   };
   const store = deps.endpoints;
@@ -180,7 +178,8 @@ function recordEndpoint(
  * puts the host end on the bridge and up, then records it. The MAC is Docker's (from the request) or, when
  * Docker sent none, derived from the IPv4 address as Docker's bridge does, and only then part of the reply.
  * With a ready pair in the veth pool and an endpoint store that commits without waiting, it answers directly:
- * no kernel request and no promise (see Awaitable in @tsnet/protocol).
+ * no kernel request and no promise (see Awaitable in @tsnet/protocol). A pool pair keeps its pool names at both
+ * ends (Docker renames the container end and sets its MAC where it moves it, at SetKey).
  * @throws NOT_FOUND for an unknown network; INVALID_ARGUMENT for a malformed Interface
  */
 export function createEndpoint(

@@ -3,7 +3,7 @@
  * builds its dispatch map from these and stays generic; every type link (call → request → driver method → reply)
  * is checked here.
  */
-import { type Awaitable, type CallContext, type IpamDriver, isPromiseLike, type NetworkDriver } from "./driver.js";
+import { type Awaitable, andThen, type CallContext, type IpamDriver, type NetworkDriver } from "./driver.js";
 import { TsnetError } from "./error.js";
 import type {
   AddressSpacesResponse,
@@ -114,10 +114,7 @@ function define<Driver, Request, Response>(
         return { request: undefined, response: optional.whenAbsent(path) };
       }
       const request = parse(body);
-      const response = invoke(driver, request, context);
-      return isPromiseLike(response)
-        ? Promise.resolve(response).then((settled) => ({ request, response: settled }))
-        : { request, response };
+      return andThen(invoke(driver, request, context), (response) => ({ request, response }));
     },
   };
 }
@@ -135,7 +132,7 @@ function call<Driver, Request, Response>(
 
 /** Void driver results become `{}`: Docker decodes every reply, and an empty body fails with EOF. */
 function empty(work: Awaitable<void>): Awaitable<EmptyResponse> {
-  return isPromiseLike(work) ? Promise.resolve(work).then(() => EMPTY) : EMPTY;
+  return andThen(work, () => EMPTY);
 }
 
 /** Every NetworkDriver call, keyed by Docker's method name. */

@@ -30,14 +30,22 @@ import type {
  * A driver's reply, or a promise of it. A method with nothing to wait for (a lookup, a commit that is one write(2))
  * returns its reply directly, and the server answers in the same turn of the event loop: on a plugin call that
  * arrives at an idle daemon, every promise hop is cold code, and skipping them took 0.08–0.13 ms off a paced
- * CreateEndpoint + Join (`apps/e2e/bench`). Only a reply comes directly: a failure comes as a rejected promise, so callers can treat both
- * alike (`await` does). The server also takes a method that throws.
+ * CreateEndpoint + Join (`apps/e2e/bench`). Only a reply comes directly: a failure comes as a rejected promise, so
+ * callers can treat both alike (`await` does). The server also takes a method that throws.
  */
 export type Awaitable<T> = T | Promise<T>;
 
 /** Whether `value` is a promise (or any thenable) rather than a value returned directly. */
 export function isPromiseLike<T>(value: Awaitable<T> | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+/**
+ * `next(value)`, directly when `value` came directly, else once it settles (a rejection passes through): `.then`
+ * for an Awaitable, without the promise hop when there is nothing to wait for.
+ */
+export function andThen<T, U>(value: Awaitable<T>, next: (settled: T) => Awaitable<U>): Awaitable<U> {
+  return isPromiseLike(value) ? Promise.resolve(value).then(next) : next(value);
 }
 
 /**

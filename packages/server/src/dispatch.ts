@@ -7,6 +7,7 @@ import {
   ACTIVATE_PATH,
   type ActivateResponse,
   type Awaitable,
+  andThen,
   type CallContext,
   type DriverCall,
   IPAM_DRIVER_CALLS,
@@ -264,10 +265,7 @@ export class PluginDispatcher {
     if (route === undefined) {
       return { reply: { status: 404, body: errorBody(`${path.slice(1)} is not a call this plugin implements`) } };
     }
-    const text = readBody();
-    return isPromiseLike(text)
-      ? Promise.resolve(text).then((read) => this.#call(route, path, read, clientSignal))
-      : this.#call(route, path, text, clientSignal);
+    return andThen(readBody(), (text) => this.#call(route, path, text, clientSignal));
   }
 
   /** Decodes the body and runs the route, under the deadline when the driver's answer is still to come. */

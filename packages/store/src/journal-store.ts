@@ -206,14 +206,9 @@ export class JournalStore implements Store {
    * Runs `work` synchronously; its writes are in the journal (one write(2)) and in memory before the returned
    * promise exists. If `work` throws, or the write fails, nothing is kept and the promise rejects.
    */
-  transaction<R>(work: (tx: Transaction) => R, signal?: AbortSignal): Promise<R> {
-    if (signal?.aborted)
-      return Promise.reject(new TsnetError("UNAVAILABLE", "store transaction: aborted before start"));
-    try {
-      return Promise.resolve(this.transactionSync(work));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async transaction<R>(work: (tx: Transaction) => R, signal?: AbortSignal): Promise<R> {
+    if (signal?.aborted) throw new TsnetError("UNAVAILABLE", "store transaction: aborted before start");
+    return this.transactionSync(work);
   }
 
   /**
